@@ -71,11 +71,10 @@ pub fn write_atomically<E>(
         path: path.to_path_buf(),
         source,
     })?;
-    tmp.persist(path)
-        .map_err(|e| AtomicWriteError::Persist {
-            path: path.to_path_buf(),
-            source: e.error,
-        })?;
+    tmp.persist(path).map_err(|e| AtomicWriteError::Persist {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(Ok(()))
 }
 

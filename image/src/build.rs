@@ -1,1 +1,327 @@
-//! placeholder
+//! `s390-pxelinux build`: turns validated inputs into pxelinux.0. Owns input
+//! validation (each error names the input), the choice of default inputs
+//! (pinned fixtures on other hosts, the running system on s390x), and the
+//! pipeline kernel → modules → kexec closure → initramfs → compression →
+//! combined image → atomic write. It must not fetch anything itself (it asks
+//! [`crate::fixtures`]) and never leaves a partial output file.
+
+use crate::compress::{self, Compression};
+use crate::cpio;
+use crate::fixtures::{self, lock::Lock, FixtureError};
+use crate::initramfs::{self, PxeContents};
+use crate::kernel::{self, KernelError};
+use crate::modules::{ModuleError, ModuleTree, DEFAULT_MODULES};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The command line written into pxelinux.0 unless `--cmdline` is given.
+pub const DEFAULT_CMDLINE: &str = "console=ttysclp0 quiet";
+
+/// The kernel id (see the lock) pxelinux.0 uses by default. Debian's 6.12
+/// s390x kernel is built without CONFIG_KEXEC/CONFIG_KEXEC_FILE, so the first
+/// stage must be the 6.1 kernel; 6.12 is the default *target* kernel.
+pub const DEFAULT_LOADER_KERNEL: &str = "6.1";
+
+/// Fully specified build inputs.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    /// s390 kernel image.
+    pub kernel: PathBuf,
+    /// `lib/modules/<release>` tree (None: no modules at all).
+    pub modules: Option<PathBuf>,
+    /// Static s390x busybox.
+    pub busybox: PathBuf,
+    /// s390x kexec binary.
+    pub kexec: PathBuf,
+    /// Tree in which kexec's interpreter and libraries are resolved.
+    pub sysroot: PathBuf,
+    /// Modules to include (with dependencies).
+    pub module_names: Vec<String>,
+    /// True when `module_names` is the default set (missing ones are skipped).
+    pub default_modules: bool,
+    /// Kernel command line.
+    pub cmdline: String,
+    /// Initramfs compression.
+    pub compression: Compression,
+    /// Extra files: (host source, guest destination).
+    pub add: Vec<(PathBuf, String)>,
+}
+
+/// Every way a build can fail; each names the offending input.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// An input file cannot be read.
+    #[error("{input} {path}: {source}")]
+    Read {
+        input: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The kernel is unusable.
+    #[error("--kernel {path}: {source}")]
+    Kernel { path: PathBuf, source: KernelError },
+    /// The kernel cannot run kexec.
+    #[error("--kernel {path}: {message}")]
+    NoKexec { path: PathBuf, message: String },
+    /// The command line does not fit.
+    #[error("--cmdline: {0}")]
+    Cmdline(KernelError),
+    /// The modules are unusable.
+    #[error("--modules: {0}")]
+    Modules(#[from] ModuleError),
+    /// busybox is unusable.
+    #[error("--busybox {path}: {source}")]
+    Busybox {
+        path: PathBuf,
+        source: crate::busybox::BusyboxError,
+    },
+    /// kexec or its libraries are unusable.
+    #[error("--kexec/--sysroot: {0}")]
+    Kexec(#[from] crate::elfdeps::ElfDepsError),
+    /// An `--add` argument is malformed.
+    #[error("--add {0:?}: expected SRC:DEST with DEST an absolute path")]
+    AddSyntax(String),
+    /// The initramfs cannot be assembled.
+    #[error("initramfs: {0}")]
+    Archive(#[from] cpio::CpioError),
+    /// Compression failed.
+    #[error("compressing the initramfs ({compression}): {source}")]
+    Compress {
+        compression: Compression,
+        source: std::io::Error,
+    },
+    /// Default inputs could not be obtained.
+    #[error(transparent)]
+    Fixtures(#[from] FixtureError),
+    /// The output cannot be written.
+    #[error(transparent)]
+    Output(#[from] crate::atomic::AtomicWriteError),
+}
+
+/// What a build produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuildReport {
+    /// Kernel release of the first stage.
+    pub kernel_release: String,
+    /// Modules included, in load order.
+    pub modules: Vec<String>,
+    /// Initramfs entries.
+    pub entries: usize,
+    /// Uncompressed initramfs size.
+    pub initramfs_raw_bytes: usize,
+    /// Compressed initramfs size.
+    pub initramfs_bytes: usize,
+    /// Final image size.
+    pub image_bytes: usize,
+    /// Compression used.
+    pub compression: Compression,
+}
+
+/// Parses `SRC:DEST`.
+pub fn parse_add(arg: &str) -> Result<(PathBuf, String), BuildError> {
+    match arg.rsplit_once(':') {
+        Some((src, dest)) if !src.is_empty() && dest.starts_with('/') => {
+            Ok((PathBuf::from(src), dest.to_string()))
+        }
+        _ => Err(BuildError::AddSyntax(arg.to_string())),
+    }
+}
+
+fn read(input: &'static str, path: &Path) -> Result<Vec<u8>, BuildError> {
+    std::fs::read(path).map_err(|source| BuildError::Read {
+        input,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Refuses a kernel whose config (found next to it as `config-<release>`)
+/// says it has neither kexec system call: pxelinux.0 could never boot anything.
+fn check_kexec_support(kernel: &Path, release: &str) -> Result<(), BuildError> {
+    let Some(dir) = kernel.parent() else {
+        return Ok(());
+    };
+    let Ok(config) = std::fs::read_to_string(dir.join(format!("config-{release}"))) else {
+        return Ok(());
+    };
+    let has = |opt: &str| config.lines().any(|l| l == format!("{opt}=y"));
+    if !has("CONFIG_KEXEC") && !has("CONFIG_KEXEC_FILE") {
+        return Err(BuildError::NoKexec {
+            path: kernel.to_path_buf(),
+            message: format!(
+                "its config (config-{release}) has neither CONFIG_KEXEC nor CONFIG_KEXEC_FILE, \
+                 so pxelinux.0 could not kexec into a target kernel; use a kernel with kexec support"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Builds the image bytes (no file written).
+pub fn build_image(spec: &BuildSpec) -> Result<(Vec<u8>, BuildReport), BuildError> {
+    let started = Instant::now();
+    let kernel_bytes = read("--kernel", &spec.kernel)?;
+    let header = kernel::read_header(&kernel_bytes).map_err(|source| BuildError::Kernel {
+        path: spec.kernel.clone(),
+        source,
+    })?;
+    kernel::check_cmdline(&header, &spec.cmdline).map_err(BuildError::Cmdline)?;
+    let release = header.release.clone().unwrap_or_default();
+    check_kexec_support(&spec.kernel, &release)?;
+
+    let modules = match &spec.modules {
+        Some(dir) => {
+            let tree = ModuleTree::open(dir, &release)?;
+            let optional: &[&str] = if spec.default_modules {
+                DEFAULT_MODULES
+            } else {
+                &[]
+            };
+            tree.resolve(&spec.module_names, optional)?
+        }
+        None => Vec::new(),
+    };
+
+    let busybox = read("--busybox", &spec.busybox)?;
+    let applets = crate::busybox::applets(&busybox).map_err(|source| BuildError::Busybox {
+        path: spec.busybox.clone(),
+        source,
+    })?;
+    if let Some(missing) = crate::busybox::REQUIRED_APPLETS
+        .iter()
+        .find(|a| !applets.iter().any(|x| x == *a))
+    {
+        return Err(BuildError::Busybox {
+            path: spec.busybox.clone(),
+            source: crate::busybox::BusyboxError::NotElf(format!(
+                "applet {missing} is missing from this busybox"
+            )),
+        });
+    }
+
+    let kexec = read("--kexec", &spec.kexec)?;
+    let mut libraries = BTreeMap::new();
+    for (guest, host) in crate::elfdeps::resolve(&spec.kexec, &spec.sysroot)? {
+        libraries.insert(guest, read("--sysroot", &host)?);
+    }
+
+    let mut extra = BTreeMap::new();
+    for (src, dest) in &spec.add {
+        let data = read("--add", src)?;
+        let exec = std::fs::metadata(src)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            .unwrap_or(false);
+        extra.insert(dest.clone(), (data, if exec { 0o755 } else { 0o644 }));
+    }
+
+    let mut archive = initramfs::base_with_busybox(&busybox, &applets)?;
+    let contents = PxeContents {
+        kexec,
+        libraries,
+        modules,
+        extra,
+    };
+    initramfs::add_pxe_contents(&mut archive, &contents)?;
+    let raw = archive.write_newc(Vec::new(), cpio::source_date_epoch())?;
+    let packed =
+        compress::compress(&raw, spec.compression).map_err(|source| BuildError::Compress {
+            compression: spec.compression,
+            source,
+        })?;
+    let image = kernel::combine(&kernel_bytes, &packed, Some(&spec.cmdline)).map_err(|source| {
+        BuildError::Kernel {
+            path: spec.kernel.clone(),
+            source,
+        }
+    })?;
+    let report = BuildReport {
+        kernel_release: release,
+        modules: contents.modules.iter().map(|m| m.name.clone()).collect(),
+        entries: archive.len(),
+        initramfs_raw_bytes: raw.len(),
+        initramfs_bytes: packed.len(),
+        image_bytes: image.len(),
+        compression: spec.compression,
+    };
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        ?report,
+        "built image"
+    );
+    Ok((image, report))
+}
+
+/// Builds and writes `output` atomically.
+pub fn build_to_file(spec: &BuildSpec, output: &Path) -> Result<BuildReport, BuildError> {
+    // Check the destination before the (slower) build so a bad -o fails fast,
+    // and build fully in memory so nothing is written on an input error.
+    let (image, report) = build_image(spec)?;
+    crate::atomic::write_atomically(output, |w| w.write_all(&image))?.map_err(|source| {
+        crate::atomic::AtomicWriteError::Write {
+            path: output.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(report)
+}
+
+/// Default inputs: the pinned fixtures (fetched if missing) on non-s390x
+/// hosts, the running system on s390x.
+#[derive(Debug, Clone)]
+pub struct DefaultInputs {
+    /// Kernel image.
+    pub kernel: PathBuf,
+    /// Module tree.
+    pub modules: Option<PathBuf>,
+    /// busybox.
+    pub busybox: PathBuf,
+    /// kexec.
+    pub kexec: PathBuf,
+    /// sysroot for kexec's libraries.
+    pub sysroot: PathBuf,
+}
+
+/// Picks the default inputs for this host.
+pub fn default_inputs(cache: &Path, loader_kernel: &str) -> Result<DefaultInputs, BuildError> {
+    if std::env::consts::ARCH == "s390x" {
+        return Ok(host_inputs());
+    }
+    let lock = Lock::embedded().map_err(FixtureError::from)?;
+    let set = fixtures::ensure(&lock, cache)?;
+    let k = set.kernel(loader_kernel)?;
+    Ok(DefaultInputs {
+        kernel: k.image.clone(),
+        modules: Some(k.modules.clone()),
+        busybox: set.busybox.clone(),
+        kexec: set.kexec.clone(),
+        sysroot: set.sysroot.clone(),
+    })
+}
+
+/// The running s390x system's kernel, modules, busybox and kexec, as the
+/// reference procedure (s390-tools netboot) uses them.
+fn host_inputs() -> DefaultInputs {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let kernel = ["vmlinuz", "image", "vmlinux"]
+        .iter()
+        .map(|n| PathBuf::from(format!("/boot/{n}-{release}")))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(format!("/boot/vmlinuz-{release}")));
+    let which = |names: &[&str]| {
+        names
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(names[0]))
+    };
+    DefaultInputs {
+        kernel,
+        modules: Some(PathBuf::from(format!("/lib/modules/{release}"))),
+        busybox: which(&["/bin/busybox", "/usr/bin/busybox"]),
+        kexec: which(&["/sbin/kexec", "/usr/sbin/kexec"]),
+        sysroot: PathBuf::from("/"),
+    }
+}

@@ -56,8 +56,9 @@ pub fn compress(data: &[u8], how: Compression) -> std::io::Result<Vec<u8>> {
             e.finish()
         }
         Compression::Xz => {
-            let stream = liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)
-                .map_err(std::io::Error::other)?;
+            let stream =
+                liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)
+                    .map_err(std::io::Error::other)?;
             let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
             e.write_all(data)?;
             e.finish()
@@ -113,7 +114,12 @@ mod tests {
     #[test]
     fn every_compression_round_trips_and_is_detected() {
         let data = b"070701 hello hello hello hello".repeat(100);
-        for how in [Compression::Gzip, Compression::Xz, Compression::Zstd, Compression::None] {
+        for how in [
+            Compression::Gzip,
+            Compression::Xz,
+            Compression::Zstd,
+            Compression::None,
+        ] {
             let c = compress(&data, how).expect("compress");
             assert_eq!(detect(&c), Ok(how), "{how}");
             assert_eq!(decompress(&c).expect("decompress"), data, "{how}");
@@ -129,7 +135,9 @@ mod tests {
 
     #[test]
     fn unknown_compression_name_is_rejected() {
-        let e = "lz4".parse::<Compression>().expect_err("lz4 must be rejected");
+        let e = "lz4"
+            .parse::<Compression>()
+            .expect_err("lz4 must be rejected");
         assert!(e.contains("lz4") && e.contains("gzip, xz, zstd"));
     }
 }

@@ -86,7 +86,13 @@ impl Archive {
     pub fn add(&mut self, path: &str, node: Node, perm: u32) -> Result<(), CpioError> {
         let rel = clean(path)?;
         let mut parent = String::new();
-        for comp in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p).unwrap_or(&[]) {
+        for comp in rel
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|(_, p)| p)
+            .unwrap_or(&[])
+        {
             if !parent.is_empty() {
                 parent.push('/');
             }
@@ -152,7 +158,8 @@ impl Archive {
                 Node::Symlink(t) => (0o120000, t.as_bytes()),
                 Node::CharDev(..) => (0o020000, &[]),
             };
-            let size = u32::try_from(data.len()).map_err(|_| CpioError::TooLarge(format!("/{path}")))?;
+            let size =
+                u32::try_from(data.len()).map_err(|_| CpioError::TooLarge(format!("/{path}")))?;
             let mut b = cpio::newc::Builder::new(path)
                 .ino(ino as u32 + 1)
                 .mode(kind | (perm & 0o7777))
@@ -192,7 +199,9 @@ pub fn list(data: &[u8]) -> Result<Vec<Listed>, CpioError> {
         } else {
             None
         };
-        rest = reader.finish().map_err(|e| CpioError::Read(format!("{path}: {e}")))?;
+        rest = reader
+            .finish()
+            .map_err(|e| CpioError::Read(format!("{path}: {e}")))?;
         out.push(Listed {
             path,
             mode,
@@ -217,10 +226,13 @@ mod tests {
 
     fn sample() -> Archive {
         let mut a = Archive::new();
-        a.add_file("/bin/busybox", b"BB".to_vec(), 0o755).expect("add");
+        a.add_file("/bin/busybox", b"BB".to_vec(), 0o755)
+            .expect("add");
         a.add_symlink("/bin/sh", "busybox").expect("add");
-        a.add_file("/etc/pxe/modules", b"".to_vec(), 0o644).expect("add");
-        a.add("/dev/console", Node::CharDev(5, 1), 0o600).expect("add");
+        a.add_file("/etc/pxe/modules", b"".to_vec(), 0o644)
+            .expect("add");
+        a.add("/dev/console", Node::CharDev(5, 1), 0o600)
+            .expect("add");
         a
     }
 
@@ -231,7 +243,16 @@ mod tests {
         let paths: Vec<&str> = l.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["bin", "bin/busybox", "bin/sh", "dev", "dev/console", "etc", "etc/pxe", "etc/pxe/modules"]
+            [
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "etc",
+                "etc/pxe",
+                "etc/pxe/modules"
+            ]
         );
         assert_eq!(l[1].mode, 0o100755);
         assert_eq!(l[1].size, 2);
@@ -242,10 +263,13 @@ mod tests {
     #[test]
     fn output_is_deterministic_regardless_of_insertion_order() {
         let mut b = Archive::new();
-        b.add("/dev/console", Node::CharDev(5, 1), 0o600).expect("add");
-        b.add_file("/etc/pxe/modules", b"".to_vec(), 0o644).expect("add");
+        b.add("/dev/console", Node::CharDev(5, 1), 0o600)
+            .expect("add");
+        b.add_file("/etc/pxe/modules", b"".to_vec(), 0o644)
+            .expect("add");
         b.add_symlink("/bin/sh", "busybox").expect("add");
-        b.add_file("/bin/busybox", b"BB".to_vec(), 0o755).expect("add");
+        b.add_file("/bin/busybox", b"BB".to_vec(), 0o755)
+            .expect("add");
         assert_eq!(
             sample().write_newc(Vec::new(), 0).expect("w"),
             b.write_newc(Vec::new(), 0).expect("w")
@@ -257,9 +281,15 @@ mod tests {
         let mut a = sample();
         assert!(matches!(a.add_dir("relative"), Err(CpioError::BadPath(_))));
         assert!(matches!(a.add_dir("/a/../b"), Err(CpioError::BadPath(_))));
-        assert!(matches!(a.add_file("/bin/sh", vec![], 0o755), Err(CpioError::Conflict(_))));
+        assert!(matches!(
+            a.add_file("/bin/sh", vec![], 0o755),
+            Err(CpioError::Conflict(_))
+        ));
         assert!(a.add_symlink("/bin/sh", "busybox").is_ok());
-        assert!(matches!(a.add_file("/bin/busybox/x", vec![], 0o644), Err(CpioError::Conflict(_))));
+        assert!(matches!(
+            a.add_file("/bin/busybox/x", vec![], 0o644),
+            Err(CpioError::Conflict(_))
+        ));
     }
 
     #[test]
@@ -280,6 +310,18 @@ mod tests {
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         let names: Vec<&str> = text.lines().collect();
-        assert_eq!(names, ["bin", "bin/busybox", "bin/sh", "dev", "dev/console", "etc", "etc/pxe", "etc/pxe/modules"]);
+        assert_eq!(
+            names,
+            [
+                "bin",
+                "bin/busybox",
+                "bin/sh",
+                "dev",
+                "dev/console",
+                "etc",
+                "etc/pxe",
+                "etc/pxe/modules"
+            ]
+        );
     }
 }

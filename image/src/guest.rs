@@ -15,13 +15,11 @@ pub struct GuestFile {
 }
 
 /// Every guest file, in no particular order (the initramfs writer sorts).
-pub const GUEST_FILES: &[GuestFile] = &[
-    GuestFile {
-        dest: "/init",
-        content: include_str!("../guest/init"),
-        mode: 0o755,
-    },
-];
+pub const GUEST_FILES: &[GuestFile] = &[GuestFile {
+    dest: "/init",
+    content: include_str!("../guest/init"),
+    mode: 0o755,
+}];
 
 /// Path (inside the initramfs) of the generated module load list: one module
 /// file path per line, in dependency order. Written by the builder, read by init.

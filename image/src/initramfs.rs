@@ -1,1 +1,74 @@
-//! placeholder
+//! What goes into an initramfs: the common base (directories, `/dev/console`,
+//! busybox with its applet symlinks) and the pxelinux.0 contents on top of it
+//! (kexec and its libraries, decompressed modules with their load list, the
+//! guest scripts, extra files). Produces a [`crate::cpio::Archive`]; it must
+//! not compress or write files (see [`crate::compress`], [`crate::build`]).
+
+use crate::cpio::{Archive, CpioError, Node};
+use crate::guest::{GUEST_FILES, MODULE_LIST_PATH};
+use crate::modules::ResolvedModule;
+use std::collections::BTreeMap;
+
+/// Directories every initramfs of ours has.
+pub const BASE_DIRS: &[&str] = &[
+    "/bin", "/dev", "/etc", "/mnt", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/var",
+];
+
+/// An archive with the base directories, `/dev/console` and busybox at
+/// `/bin/busybox` with one symlink per applet in `/bin` (applets whose name
+/// exists already are left alone).
+pub fn base_with_busybox(busybox: &[u8], applets: &[String]) -> Result<Archive, CpioError> {
+    let mut a = Archive::new();
+    for d in BASE_DIRS {
+        a.add_dir(d)?;
+    }
+    a.add("/tmp", Node::Dir, 0o1777)?;
+    a.add("/dev/console", Node::CharDev(5, 1), 0o600)?;
+    a.add("/dev/null", Node::CharDev(1, 3), 0o666)?;
+    a.add_file("/bin/busybox", busybox.to_vec(), 0o755)?;
+    for applet in applets {
+        if applet.contains('/') || applet.is_empty() {
+            continue;
+        }
+        let link = format!("/bin/{applet}");
+        if !a.contains(&link) {
+            a.add_symlink(&link, "busybox")?;
+        }
+    }
+    Ok(a)
+}
+
+/// Everything the pxelinux.0 initramfs holds beyond the base.
+#[derive(Debug, Clone, Default)]
+pub struct PxeContents {
+    /// kexec binary content (installed as `/sbin/kexec`).
+    pub kexec: Vec<u8>,
+    /// Run-time libraries and interpreter: guest path → content.
+    pub libraries: BTreeMap<String, Vec<u8>>,
+    /// Modules in load order.
+    pub modules: Vec<ResolvedModule>,
+    /// Extra files: guest path → content (mode 0644, or 0755 when executable on the host).
+    pub extra: BTreeMap<String, (Vec<u8>, u32)>,
+}
+
+/// Adds the pxelinux.0 contents to a base archive.
+pub fn add_pxe_contents(a: &mut Archive, c: &PxeContents) -> Result<(), CpioError> {
+    a.add_file("/sbin/kexec", c.kexec.clone(), 0o755)?;
+    for (path, data) in &c.libraries {
+        a.add_file(path, data.clone(), 0o755)?;
+    }
+    let mut list = String::new();
+    for m in &c.modules {
+        a.add_file(&m.guest_path, m.data.clone(), 0o644)?;
+        list.push_str(&m.guest_path);
+        list.push('\n');
+    }
+    a.add_file(MODULE_LIST_PATH, list.into_bytes(), 0o644)?;
+    for g in GUEST_FILES {
+        a.add_file(g.dest, g.content.as_bytes().to_vec(), g.mode)?;
+    }
+    for (path, (data, mode)) in &c.extra {
+        a.add_file(path, data.clone(), *mode)?;
+    }
+    Ok(())
+}

@@ -23,8 +23,8 @@ pub const PAGE: usize = 4096;
 
 /// Bytes 8..32 of every s390 Linux image (the libmagic / QEMU bootmap.c check).
 pub const LINUX_S390_MAGIC: [u8; 24] = [
-    0x02, 0x00, 0x00, 0x18, 0x60, 0x00, 0x00, 0x50, 0x02, 0x00, 0x00, 0x68, 0x60, 0x00, 0x00,
-    0x50, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
+    0x02, 0x00, 0x00, 0x18, 0x60, 0x00, 0x00, 0x50, 0x02, 0x00, 0x00, 0x68, 0x60, 0x00, 0x00, 0x50,
+    0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40,
 ];
 const S390EP: &[u8] = b"S390EP";
 const S390EP_AT: usize = 0x10008;
@@ -116,7 +116,9 @@ pub fn read_header(data: &[u8]) -> Result<KernelHeader, KernelError> {
         version,
         release,
         cmdline_max,
-        cmdline: String::from_utf8_lossy(&cmd[..cmd_len]).trim_end().to_string(),
+        cmdline: String::from_utf8_lossy(&cmd[..cmd_len])
+            .trim_end()
+            .to_string(),
         initrd_offset: be_u64(data, INITRD_START),
         initrd_size: be_u64(data, INITRD_SIZE),
     })
@@ -162,7 +164,11 @@ pub fn initrd_range(offset: u64, size: u64, len: usize) -> Result<Range<usize>, 
 /// Builds the combined boot file: `kernel` zero-padded to [`PAGE`], `initrd`
 /// appended, offset/size written big-endian at 0x10408/0x10410, and the
 /// command-line area zeroed and `cmdline` written at 0x10480 (when given).
-pub fn combine(kernel: &[u8], initrd: &[u8], cmdline: Option<&str>) -> Result<Vec<u8>, KernelError> {
+pub fn combine(
+    kernel: &[u8],
+    initrd: &[u8],
+    cmdline: Option<&str>,
+) -> Result<Vec<u8>, KernelError> {
     let header = read_header(kernel)?;
     if let Some(c) = cmdline {
         check_cmdline(&header, c)?;
@@ -213,7 +219,9 @@ pub(crate) mod tests {
         assert_eq!(h.cmdline, "console=ttysclp0");
         assert_eq!(h.release.as_deref(), Some("6.1.0-test-s390x"));
         assert_eq!(h.cmdline_max, LEGACY_CMDLINE_MAX);
-        assert!(out[CMDLINE + 16..CMDLINE + LEGACY_CMDLINE_MAX].iter().all(|&b| b == 0));
+        assert!(out[CMDLINE + 16..CMDLINE + LEGACY_CMDLINE_MAX]
+            .iter()
+            .all(|&b| b == 0));
     }
 
     #[test]
@@ -232,7 +240,10 @@ pub(crate) mod tests {
         assert!(check_cmdline(&h, &"a".repeat(4095)).is_ok());
         assert_eq!(
             check_cmdline(&h, &"a".repeat(4096)),
-            Err(KernelError::CmdlineTooLong { len: 4096, max: 4096 })
+            Err(KernelError::CmdlineTooLong {
+                len: 4096,
+                max: 4096
+            })
         );
         let legacy = read_header(&fake_kernel(0x20000, 0, "v")).expect("h");
         assert!(check_cmdline(&legacy, &"a".repeat(896)).is_err());
@@ -244,7 +255,10 @@ pub(crate) mod tests {
         elf[..4].copy_from_slice(b"\x7fELF");
         assert_eq!(validate(&elf), Err(KernelError::NotS390));
         let k = fake_kernel(0x20000, 0, "v");
-        assert!(matches!(validate(&k[..0x10100]), Err(KernelError::Truncated { .. })));
+        assert!(matches!(
+            validate(&k[..0x10100]),
+            Err(KernelError::Truncated { .. })
+        ));
         let mut no_ep = k.clone();
         no_ep[S390EP_AT] = b'X';
         assert_eq!(validate(&no_ep), Err(KernelError::NoEntryMarker));

@@ -1,14 +1,22 @@
-//! The `s390-pxelinux` command: build, inspect, resolve and fixture management.
+//! The `s390-pxelinux` command: build, inspect, resolve and fixture
+//! management. Argument parsing and reporting only; the work is in the library.
 
-use anyhow::{Context, Result};
+mod build_cmd;
+mod fixtures_cmd;
+mod inspect_cmd;
+
 use clap::{Parser, Subcommand};
-use s390_pxelinux::fixtures::{self, lock::Lock};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "s390-pxelinux", version, about = "Build and inspect PXELINUX-style netboot images for s390x KVM guests")]
+#[command(
+    name = "s390-pxelinux",
+    version,
+    about = "Build and inspect PXELINUX-style netboot images (pxelinux.0) for s390x KVM guests"
+)]
 struct Cli {
-    /// Fixture cache directory (default: $S390_PXELINUX_CACHE, $XDG_CACHE_HOME/s390-pxelinux, ~/.cache/s390-pxelinux).
+    /// Fixture cache directory (default: $S390_PXELINUX_CACHE, else
+    /// $XDG_CACHE_HOME/s390-pxelinux, else ~/.cache/s390-pxelinux).
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -17,70 +25,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build pxelinux.0 (with no inputs: from the pinned fixtures, or the running system on s390x).
+    Build(build_cmd::BuildArgs),
+    /// Describe an s390 boot file: kernel, command line, initrd and its contents.
+    Inspect(inspect_cmd::InspectArgs),
     /// Manage the pinned s390x fixtures.
     Fixtures {
         #[command(subcommand)]
-        action: FixturesAction,
-    },
-}
-
-#[derive(Subcommand)]
-enum FixturesAction {
-    /// Fetch (if missing) and unpack every pinned package; print their paths.
-    Fetch {
-        /// Lock file to use instead of the embedded one.
-        #[arg(long)]
-        lock: Option<PathBuf>,
-    },
-    /// Re-resolve the newest versions from the mirror and rewrite the lock file.
-    Update {
-        /// Lock file to write.
-        #[arg(long, default_value = "fixtures/packages.lock")]
-        lock: PathBuf,
+        action: fixtures_cmd::FixturesAction,
     },
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("S390_PXELINUX_LOG"))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("S390_PXELINUX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let cache = cli
+        .cache_dir
+        .unwrap_or_else(s390_pxelinux::fixtures::default_cache_dir);
+    let result = match cli.command {
+        Command::Build(args) => build_cmd::run(args, &cache),
+        Command::Inspect(args) => inspect_cmd::run(args),
+        Command::Fixtures { action } => fixtures_cmd::run(action, &cache),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("s390-pxelinux: error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn run(cli: Cli) -> Result<()> {
-    let cache = cli.cache_dir.unwrap_or_else(fixtures::default_cache_dir);
-    match cli.command {
-        Command::Fixtures { action } => match action {
-            FixturesAction::Fetch { lock } => {
-                let lock = match lock {
-                    Some(p) => Lock::load(&p)?,
-                    None => Lock::embedded()?,
-                };
-                let set = fixtures::ensure(&lock, &cache)?;
-                for (id, k) in &set.kernels {
-                    println!("kernel {id}: {} ({})", k.image.display(), k.release);
-                    println!("modules {id}: {}", k.modules.display());
-                }
-                println!("busybox: {}", set.busybox.display());
-                println!("kexec: {}", set.kexec.display());
-                println!("sysroot: {}", set.sysroot.display());
-            }
-            FixturesAction::Update { lock } => {
-                let new = fixtures::resolve_newest(&cache).context("re-resolving fixtures")?;
-                new.save(&lock)?;
-                for p in &new.packages {
-                    println!("{:?}: {} {}", p.role, p.name, p.version);
-                }
-                println!("wrote {}", lock.display());
-            }
-        },
-    }
-    Ok(())
 }

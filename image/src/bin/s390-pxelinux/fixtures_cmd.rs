@@ -1,0 +1,51 @@
+//! `s390-pxelinux fixtures fetch|update`.
+
+use anyhow::{Context, Result};
+use s390_pxelinux::fixtures::{self, lock::Lock};
+use std::path::{Path, PathBuf};
+
+/// What to do with the fixtures.
+#[derive(clap::Subcommand)]
+pub enum FixturesAction {
+    /// Fetch (if missing) and unpack every pinned package; print their paths.
+    Fetch {
+        /// Lock file to use instead of the one embedded in the binary.
+        #[arg(long)]
+        lock: Option<PathBuf>,
+    },
+    /// Re-resolve the newest versions from the mirror and rewrite the lock file.
+    Update {
+        /// Lock file to write.
+        #[arg(long, default_value = "fixtures/packages.lock")]
+        lock: PathBuf,
+    },
+}
+
+/// Runs a fixtures action.
+pub fn run(action: FixturesAction, cache: &Path) -> Result<()> {
+    match action {
+        FixturesAction::Fetch { lock } => {
+            let lock = match lock {
+                Some(p) => Lock::load(&p)?,
+                None => Lock::embedded()?,
+            };
+            let set = fixtures::ensure(&lock, cache)?;
+            for (id, k) in &set.kernels {
+                println!("kernel {id}: {} ({})", k.image.display(), k.release);
+                println!("modules {id}: {}", k.modules.display());
+            }
+            println!("busybox: {}", set.busybox.display());
+            println!("kexec: {}", set.kexec.display());
+            println!("sysroot: {}", set.sysroot.display());
+        }
+        FixturesAction::Update { lock } => {
+            let new = fixtures::resolve_newest(cache).context("re-resolving fixtures")?;
+            new.save(&lock)?;
+            for p in &new.packages {
+                println!("{:?}: {} {}", p.role, p.name, p.version);
+            }
+            println!("wrote {}", lock.display());
+        }
+    }
+    Ok(())
+}
