@@ -1,7 +1,7 @@
 //! The guest-side files embedded into every pxelinux.0 initramfs: the init
-//! script, the udhcpc event script and the PXELINUX boot client, all POSIX sh
-//! for busybox ash, kept as real files under `image/guest/` and embedded at
-//! compile time. This module only lists them; it must not generate scripts.
+//! script, the udhcpc event script, the PXELINUX boot client and its shared
+//! sh library and awk config parser, all for busybox (ash, awk), kept as
+//! real files under `image/guest/` and embedded at compile time. This module only lists them; it must not generate scripts.
 
 /// One embedded guest file.
 #[derive(Debug, Clone, Copy)]
@@ -14,12 +14,38 @@ pub struct GuestFile {
     pub mode: u32,
 }
 
+/// Directory (inside the initramfs) holding the client scripts; `init` finds
+/// them there unless `PXE_LIB` says otherwise.
+pub const GUEST_LIB_DIR: &str = "/lib/pxe";
+
 /// Every guest file, in no particular order (the initramfs writer sorts).
-pub const GUEST_FILES: &[GuestFile] = &[GuestFile {
-    dest: "/init",
-    content: include_str!("../guest/init"),
-    mode: 0o755,
-}];
+pub const GUEST_FILES: &[GuestFile] = &[
+    GuestFile {
+        dest: "/init",
+        content: include_str!("../guest/init"),
+        mode: 0o755,
+    },
+    GuestFile {
+        dest: "/lib/pxe/common.sh",
+        content: include_str!("../guest/common.sh"),
+        mode: 0o644,
+    },
+    GuestFile {
+        dest: "/lib/pxe/config.awk",
+        content: include_str!("../guest/config.awk"),
+        mode: 0o644,
+    },
+    GuestFile {
+        dest: "/lib/pxe/dhcp-event",
+        content: include_str!("../guest/dhcp-event"),
+        mode: 0o755,
+    },
+    GuestFile {
+        dest: "/lib/pxe/boot",
+        content: include_str!("../guest/boot"),
+        mode: 0o755,
+    },
+];
 
 /// Path (inside the initramfs) of the generated module load list: one module
 /// file path per line, in dependency order. Written by the builder, read by init.
