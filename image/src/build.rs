@@ -158,8 +158,51 @@ fn check_kexec_support(kernel: &Path, release: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Builds the image bytes (no file written).
+/// Builds the image bytes (no file written), compressing the initramfs every time.
 pub fn build_image(spec: &BuildSpec) -> Result<(Vec<u8>, BuildReport), BuildError> {
+    build_image_cached(spec, None)
+}
+
+/// Compresses `raw`, reusing an earlier result stored under
+/// `cache/initramfs/<sha256 of raw>.<codec>` when `cache` is given: xz of the
+/// 4.6 MB initramfs costs ~2.5 s, every other build step together ~0.2 s, and
+/// the output is a pure function of the archive bytes and the codec.
+fn compress_cached(
+    raw: &[u8],
+    how: Compression,
+    cache: Option<&Path>,
+) -> Result<Vec<u8>, BuildError> {
+    let compress_err = |source| BuildError::Compress {
+        compression: how,
+        source,
+    };
+    let Some(cache) = cache else {
+        return compress::compress(raw, how).map_err(compress_err);
+    };
+    use sha2::Digest;
+    let key = hex::encode(sha2::Sha256::digest(raw));
+    let path = cache.join("initramfs").join(format!("{key}.{how}"));
+    if let Ok(hit) = std::fs::read(&path) {
+        if compress::decompressed_len_matches(&hit, raw.len()) {
+            return Ok(hit);
+        }
+    }
+    let packed = compress::compress(raw, how).map_err(compress_err)?;
+    // A cache that cannot be written only costs time next build.
+    if let Some(dir) = path.parent() {
+        if std::fs::create_dir_all(dir).is_ok() {
+            let _ = crate::atomic::write_atomically(&path, |w| w.write_all(&packed));
+        }
+    }
+    Ok(packed)
+}
+
+/// Builds the image bytes (no file written), reusing compressed initramfs
+/// results under `cache` when given.
+pub fn build_image_cached(
+    spec: &BuildSpec,
+    cache: Option<&Path>,
+) -> Result<(Vec<u8>, BuildReport), BuildError> {
     let started = Instant::now();
     let kernel_bytes = read("--kernel", &spec.kernel)?;
     let header = kernel::read_header(&kernel_bytes).map_err(|source| BuildError::Kernel {
@@ -224,11 +267,7 @@ pub fn build_image(spec: &BuildSpec) -> Result<(Vec<u8>, BuildReport), BuildErro
     };
     initramfs::add_pxe_contents(&mut archive, &contents)?;
     let raw = archive.write_newc(Vec::new(), cpio::source_date_epoch())?;
-    let packed =
-        compress::compress(&raw, spec.compression).map_err(|source| BuildError::Compress {
-            compression: spec.compression,
-            source,
-        })?;
+    let packed = compress_cached(&raw, spec.compression, cache)?;
     let image = kernel::combine(&kernel_bytes, &packed, Some(&spec.cmdline)).map_err(|source| {
         BuildError::Kernel {
             path: spec.kernel.clone(),
@@ -252,11 +291,15 @@ pub fn build_image(spec: &BuildSpec) -> Result<(Vec<u8>, BuildReport), BuildErro
     Ok((image, report))
 }
 
-/// Builds and writes `output` atomically.
-pub fn build_to_file(spec: &BuildSpec, output: &Path) -> Result<BuildReport, BuildError> {
-    // Check the destination before the (slower) build so a bad -o fails fast,
-    // and build fully in memory so nothing is written on an input error.
-    let (image, report) = build_image(spec)?;
+/// Builds and writes `output` atomically (the image is built fully in
+/// memory first, so nothing is written on an input error). `cache` as for
+/// [`build_image_cached`].
+pub fn build_to_file(
+    spec: &BuildSpec,
+    output: &Path,
+    cache: Option<&Path>,
+) -> Result<BuildReport, BuildError> {
+    let (image, report) = build_image_cached(spec, cache)?;
     crate::atomic::write_atomically(output, |w| w.write_all(&image))?.map_err(|source| {
         crate::atomic::AtomicWriteError::Write {
             path: output.to_path_buf(),

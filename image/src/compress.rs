@@ -107,6 +107,12 @@ pub fn decompress(data: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// True when `data` decompresses to exactly `len` bytes (a cheap integrity
+/// check for cached compressed archives).
+pub fn decompressed_len_matches(data: &[u8], len: usize) -> bool {
+    decompress(data).is_ok_and(|d| d.len() == len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,22 +23,44 @@ fn default_build_is_bootable_shape_and_byte_identical_twice() {
     assert!(i.ok, "{}", i.stderr);
     let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("json");
     assert_eq!(v["cmdline"], "console=ttysclp0 quiet");
-    assert_eq!(v["kernel_release"], fixtures().kernel("6.1").expect("6.1").release.as_str());
+    assert_eq!(
+        v["kernel_release"],
+        fixtures().kernel("6.1").expect("6.1").release.as_str()
+    );
     let initrd = &v["initrd"];
     assert_eq!(initrd["compression"], "xz");
     let offset = initrd["offset"].as_u64().expect("offset");
     assert_eq!(offset % 4096, 0, "initrd must be page aligned");
-    assert_eq!(offset + initrd["size"].as_u64().expect("size"), da.len() as u64);
+    assert_eq!(
+        offset + initrd["size"].as_u64().expect("size"),
+        da.len() as u64
+    );
     let paths: Vec<String> = initrd["entries"]
         .as_array()
         .expect("entries")
         .iter()
         .map(|e| e["path"].as_str().unwrap_or_default().to_string())
         .collect();
-    for must in ["init", "bin/busybox", "bin/sh", "bin/udhcpc", "sbin/kexec", "lib/ld64.so.1", "lib/s390x-linux-gnu/libc.so.6", "etc/pxe/modules", "dev/console"] {
-        assert!(paths.iter().any(|p| p == must), "initramfs lacks {must}: {paths:?}");
+    for must in [
+        "init",
+        "bin/busybox",
+        "bin/sh",
+        "bin/udhcpc",
+        "sbin/kexec",
+        "lib/ld64.so.1",
+        "lib/s390x-linux-gnu/libc.so.6",
+        "etc/pxe/modules",
+        "dev/console",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == must),
+            "initramfs lacks {must}: {paths:?}"
+        );
     }
-    assert!(paths.iter().any(|p| p.ends_with("/virtio_net.ko")), "virtio_net missing");
+    assert!(
+        paths.iter().any(|p| p.ends_with("/virtio_net.ko")),
+        "virtio_net missing"
+    );
 }
 
 #[test]
@@ -57,7 +79,10 @@ fn source_date_epoch_changes_only_mtimes() {
     let raw = s390_pxelinux::compress::decompress(&data[initrd.offset as usize..]).expect("gunzip");
     // newc header: mtime is the 6th 8-hex-digit field after the magic.
     assert_eq!(&raw[0..6], b"070701");
-    assert_eq!(&raw[6 + 8 * 5..6 + 8 * 6], format!("{:08x}", 1_700_000_000u32).as_bytes());
+    assert_eq!(
+        &raw[6 + 8 * 5..6 + 8 * 6],
+        format!("{:08x}", 1_700_000_000u32).as_bytes()
+    );
 }
 
 #[test]
@@ -66,14 +91,43 @@ fn modules_resolve_with_dependencies_first_on_both_real_kernels() {
         let k = fixtures().kernel(id).expect("kernel");
         let tree = ModuleTree::open(&k.modules, &k.release).expect("tree");
         let names = ["virtio_net".to_string(), "ext4".to_string()];
-        let order: Vec<String> = tree.resolve(&names, &[]).expect("resolve").into_iter().map(|m| m.name).collect();
-        let pos = |n: &str| order.iter().position(|m| m == n).unwrap_or_else(|| panic!("{id}: {n} missing from {order:?}"));
-        assert!(pos("failover") < pos("net_failover") && pos("net_failover") < pos("virtio_net"), "{id}: {order:?}");
-        assert!(pos("jbd2") < pos("ext4") && pos("mbcache") < pos("ext4"), "{id}: {order:?}");
-        let m = tree.resolve(&["virtio_blk".to_string()], &[]).expect("virtio_blk");
-        assert!(m[0].guest_path.ends_with("/virtio_blk.ko"), "{}", m[0].guest_path);
-        assert_eq!(&m[0].data[..4], b"\x7fELF", "{id}: module stored decompressed");
-        assert!(tree.is_builtin("af_packet"), "{id}: af_packet is built in on Debian");
+        let order: Vec<String> = tree
+            .resolve(&names, &[])
+            .expect("resolve")
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        let pos = |n: &str| {
+            order
+                .iter()
+                .position(|m| m == n)
+                .unwrap_or_else(|| panic!("{id}: {n} missing from {order:?}"))
+        };
+        assert!(
+            pos("failover") < pos("net_failover") && pos("net_failover") < pos("virtio_net"),
+            "{id}: {order:?}"
+        );
+        assert!(
+            pos("jbd2") < pos("ext4") && pos("mbcache") < pos("ext4"),
+            "{id}: {order:?}"
+        );
+        let m = tree
+            .resolve(&["virtio_blk".to_string()], &[])
+            .expect("virtio_blk");
+        assert!(
+            m[0].guest_path.ends_with("/virtio_blk.ko"),
+            "{}",
+            m[0].guest_path
+        );
+        assert_eq!(
+            &m[0].data[..4],
+            b"\x7fELF",
+            "{id}: module stored decompressed"
+        );
+        assert!(
+            tree.is_builtin("af_packet"),
+            "{id}: af_packet is built in on Debian"
+        );
     }
 }
 
@@ -83,9 +137,20 @@ fn kexec_closure_is_found_inside_the_sysroot() {
     let files = s390_pxelinux::elfdeps::resolve(&f.kexec, &f.sysroot).expect("resolve");
     let guest: Vec<&str> = files.keys().map(String::as_str).collect();
     // libc itself needs the loader by its soname, found in the multiarch dir.
-    assert_eq!(guest, ["/lib/ld64.so.1", "/lib/s390x-linux-gnu/ld64.so.1", "/lib/s390x-linux-gnu/libc.so.6"]);
+    assert_eq!(
+        guest,
+        [
+            "/lib/ld64.so.1",
+            "/lib/s390x-linux-gnu/ld64.so.1",
+            "/lib/s390x-linux-gnu/libc.so.6"
+        ]
+    );
     for host in files.values() {
-        assert!(host.starts_with(&f.sysroot), "{} escapes the sysroot", host.display());
+        assert!(
+            host.starts_with(&f.sysroot),
+            "{} escapes the sysroot",
+            host.display()
+        );
     }
 }
 
@@ -97,7 +162,11 @@ fn not_an_s390_kernel_is_refused() {
     args[1] = "/bin/sh".into();
     let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
     argv.extend(args.iter().map(String::as_str));
-    assert_clear_error(&s390_pxelinux(&argv), &["--kernel /bin/sh", "not an s390 Linux kernel"], &out);
+    assert_clear_error(
+        &s390_pxelinux(&argv),
+        &["--kernel /bin/sh", "not an s390 Linux kernel"],
+        &out,
+    );
 }
 
 #[test]
@@ -145,14 +214,21 @@ fn modules_of_another_kernel_are_refused() {
     args[3] = s(&fixtures().kernel("6.12").expect("k").modules).into();
     let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
     argv.extend(args.iter().map(String::as_str));
-    assert_clear_error(&s390_pxelinux(&argv), &["--modules", "6.12", "but the kernel is 6.1"], &out);
+    assert_clear_error(
+        &s390_pxelinux(&argv),
+        &["--modules", "6.12", "but the kernel is 6.1"],
+        &out,
+    );
 }
 
 #[test]
 fn busybox_must_be_static_s390x() {
     let dir = scratch();
     let out = dir.path().join("pxelinux.0");
-    for (bad, why) in [("/bin/sh", "not an s390x binary"), (s(&fixtures().kexec), "not statically linked")] {
+    for (bad, why) in [
+        ("/bin/sh", "not an s390x binary"),
+        (s(&fixtures().kexec), "not statically linked"),
+    ] {
         let mut args = explicit_inputs();
         args[5] = bad.into();
         let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
@@ -171,7 +247,11 @@ fn library_missing_from_sysroot_is_refused() {
     args[9] = s(&empty).into();
     let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
     argv.extend(args.iter().map(String::as_str));
-    assert_clear_error(&s390_pxelinux(&argv), &["/lib/ld64.so.1", "not found in sysroot"], &out);
+    assert_clear_error(
+        &s390_pxelinux(&argv),
+        &["/lib/ld64.so.1", "not found in sysroot"],
+        &out,
+    );
 }
 
 #[test]
@@ -182,7 +262,12 @@ fn unwritable_output_directory_is_refused() {
     let out = not_a_dir.join("pxelinux.0");
     let r = s390_pxelinux(&["build", "-o", s(&out)]);
     assert!(!r.ok);
-    assert!(r.stderr.contains(&format!("output {}", out.display())) && r.stderr.contains("cannot create"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("output {}", out.display()))
+            && r.stderr.contains("cannot create"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -209,7 +294,11 @@ fn a_failed_build_keeps_the_previous_output() {
 #[test]
 fn inspect_refuses_non_s390_and_truncated_files() {
     let r = s390_pxelinux(&["inspect", "/bin/sh"]);
-    assert!(!r.ok && r.stderr.contains("/bin/sh") && r.stderr.contains("not an s390"), "{}", r.stderr);
+    assert!(
+        !r.ok && r.stderr.contains("/bin/sh") && r.stderr.contains("not an s390"),
+        "{}",
+        r.stderr
+    );
     let dir = scratch();
     let built = dir.path().join("p.0");
     assert!(s390_pxelinux(&["build", "--compression", "zstd", "-o", s(&built)]).ok);
@@ -217,7 +306,15 @@ fn inspect_refuses_non_s390_and_truncated_files() {
     let cut = dir.path().join("cut.0");
     std::fs::write(&cut, &data[..data.len() - 100]).expect("write");
     let r = s390_pxelinux(&["inspect", s(&cut)]);
-    assert!(!r.ok && r.stderr.contains("outside the file"), "{}", r.stderr);
+    assert!(
+        !r.ok && r.stderr.contains("outside the file"),
+        "{}",
+        r.stderr
+    );
     let ok = s390_pxelinux(&["inspect", s(&built)]);
-    assert!(ok.ok && ok.stdout.contains("zstd") && ok.stdout.contains("/sbin/kexec"), "{}", ok.stdout);
+    assert!(
+        ok.ok && ok.stdout.contains("zstd") && ok.stdout.contains("/sbin/kexec"),
+        "{}",
+        ok.stdout
+    );
 }

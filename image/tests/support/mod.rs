@@ -15,7 +15,8 @@ pub fn fixtures() -> &'static FixtureSet {
     static SET: OnceLock<FixtureSet> = OnceLock::new();
     SET.get_or_init(|| {
         let lock = Lock::embedded().expect("embedded lock");
-        fixtures::ensure(&lock, &fixtures::default_cache_dir()).expect("fixtures (run `s390-pxelinux fixtures fetch`)")
+        fixtures::ensure(&lock, &fixtures::default_cache_dir())
+            .expect("fixtures (run `s390-pxelinux fixtures fetch`)")
     })
 }
 
@@ -45,7 +46,10 @@ pub fn s390_pxelinux(args: &[&str]) -> Run {
 
 /// A scratch directory removed at drop.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("s390-pxelinux-test-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("s390-pxelinux-test-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// Path as &str.
@@ -73,16 +77,36 @@ pub fn explicit_inputs() -> Vec<String> {
 
 /// Asserts a failed run: non-zero exit, stderr containing every `needles`, no `output` file.
 pub fn assert_clear_error(run: &Run, needles: &[&str], output: &Path) {
-    assert!(!run.ok, "expected failure, got success; stderr:\n{}", run.stderr);
+    assert!(
+        !run.ok,
+        "expected failure, got success; stderr:\n{}",
+        run.stderr
+    );
     for n in needles {
-        assert!(run.stderr.contains(n), "stderr does not mention {n:?}:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(n),
+            "stderr does not mention {n:?}:\n{}",
+            run.stderr
+        );
     }
-    assert!(!output.exists(), "output {} exists after a failed build", output.display());
+    assert!(
+        !output.exists(),
+        "output {} exists after a failed build",
+        output.display()
+    );
     if let Some(dir) = output.parent() {
         let leftovers: Vec<_> = std::fs::read_dir(dir)
-            .map(|d| d.flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name())
+                    .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+                    .collect()
+            })
             .unwrap_or_default();
-        assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+        assert!(
+            leftovers.is_empty(),
+            "temporary files left behind: {leftovers:?}"
+        );
     }
 }
 
@@ -98,10 +122,21 @@ impl NetbootVm {
     /// Starts `qemu-system-s390x` netbooting `pxelinux.0` from `tftp_root`.
     pub fn start(tftp_root: &Path) -> NetbootVm {
         let mut child = Command::new("qemu-system-s390x")
-            .args(["-M", "s390-ccw-virtio", "-nographic", "-nodefaults", "-m", "512", "-no-reboot"])
+            .args([
+                "-M",
+                "s390-ccw-virtio",
+                "-nographic",
+                "-nodefaults",
+                "-m",
+                "512",
+                "-no-reboot",
+            ])
             .args(["-serial", "stdio"])
             .arg("-netdev")
-            .arg(format!("user,id=n0,tftp={},bootfile=pxelinux.0", tftp_root.display()))
+            .arg(format!(
+                "user,id=n0,tftp={},bootfile=pxelinux.0",
+                tftp_root.display()
+            ))
             .args(["-device", "virtio-net-ccw,netdev=n0,bootindex=1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -134,13 +169,19 @@ impl NetbootVm {
                 return start.elapsed();
             }
             let left = timeout.saturating_sub(start.elapsed());
-            match self.console.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .console
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(bytes) => self.transcript.push_str(&String::from_utf8_lossy(&bytes)),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
                 Err(_) => {
                     let tail: Vec<&str> = self.transcript.lines().rev().take(40).collect();
                     let tail: Vec<&str> = tail.into_iter().rev().collect();
-                    panic!("console never showed {needle:?} within {timeout:?}; last lines:\n{}", tail.join("\n"));
+                    panic!(
+                        "console never showed {needle:?} within {timeout:?}; last lines:\n{}",
+                        tail.join("\n")
+                    );
                 }
             }
         }

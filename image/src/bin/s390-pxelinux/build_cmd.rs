@@ -93,7 +93,7 @@ pub fn run(args: BuildArgs, cache: &Path) -> Result<()> {
         compression: args.compression,
         add,
     };
-    let report = build::build_to_file(&spec, &args.output)?;
+    let report = build::build_to_file(&spec, &args.output, Some(cache))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
