@@ -1,0 +1,83 @@
+//! The fixture fetcher against the real mirror (read from this machine's apt
+//! configuration): a vanished pinned version and a checksum mismatch each end
+//! in a clear error naming the package and the command that re-pins.
+
+mod support;
+
+use s390_pxelinux::fixtures::lock::{Lock, Role};
+use support::*;
+
+/// The embedded lock with busybox first (so it is fetched first) after `edit`.
+fn lock_with_busybox(edit: impl FnOnce(&mut s390_pxelinux::fixtures::lock::PinnedPackage)) -> Lock {
+    let mut lock = Lock::embedded().expect("embedded lock");
+    lock.packages.sort_by_key(|p| p.role != Role::Busybox);
+    edit(&mut lock.packages[0]);
+    lock
+}
+
+fn fetch_with(lock: &Lock) -> (Run, tempfile::TempDir) {
+    let dir = scratch();
+    let lock_path = dir.path().join("packages.lock");
+    lock.save(&lock_path).expect("save lock");
+    let cache = dir.path().join("cache");
+    let run = s390_pxelinux(&[
+        "fixtures",
+        "fetch",
+        "--lock",
+        s(&lock_path),
+        "--cache-dir",
+        s(&cache),
+    ]);
+    (run, dir)
+}
+
+#[test]
+fn vanished_version_names_the_package_and_the_fix() {
+    let lock = lock_with_busybox(|p| p.version = "1:0.0.0-vanished".into());
+    let (run, _dir) = fetch_with(&lock);
+    assert!(!run.ok);
+    assert!(
+        run.stderr
+            .contains("package busybox-static version 1:0.0.0-vanished"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("s390-pxelinux fixtures update"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn checksum_mismatch_names_the_package_and_both_sums() {
+    let lock = lock_with_busybox(|p| p.sha256 = "0".repeat(64));
+    let (run, dir) = fetch_with(&lock);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("package busybox-static") && run.stderr.contains(&"0".repeat(64)),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("SHA-256"), "{}", run.stderr);
+    let unpacked = dir.path().join("cache/unpacked");
+    let n = std::fs::read_dir(&unpacked).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(n, 0, "nothing may be unpacked from a bad download");
+}
+
+#[test]
+fn warm_cache_needs_no_apt() {
+    fixtures();
+    // PATH without apt: a warm cache must not run it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_s390-pxelinux"))
+        .args(["fixtures", "fetch"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kernel 6.12:"));
+}
