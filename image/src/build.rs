@@ -91,12 +91,18 @@ pub enum BuildError {
         compression: Compression,
         source: std::io::Error,
     },
-    /// Default inputs could not be obtained.
+    /// Default inputs could not be obtained (boxed: it is much larger than the rest).
     #[error(transparent)]
-    Fixtures(#[from] FixtureError),
+    Fixtures(Box<FixtureError>),
     /// The output cannot be written.
     #[error(transparent)]
     Output(#[from] crate::atomic::AtomicWriteError),
+}
+
+impl From<FixtureError> for BuildError {
+    fn from(e: FixtureError) -> Self {
+        BuildError::Fixtures(Box::new(e))
+    }
 }
 
 /// What a build produced.

@@ -146,11 +146,8 @@ fn normalize(p: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            // `..` above the sysroot's root is refused, not clamped.
+            Component::ParentDir => out.pop().then_some(())?,
             Component::Normal(n) => out.push(n),
             _ => {}
         }

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build pxelinux.0 (with no inputs: from the pinned fixtures, or the running system on s390x).
-    Build(build_cmd::BuildArgs),
+    Build(Box<build_cmd::BuildArgs>),
     /// Describe an s390 boot file: kernel, command line, initrd and its contents.
     Inspect(inspect_cmd::InspectArgs),
     /// Manage the pinned s390x fixtures.
@@ -49,7 +49,7 @@ fn main() -> std::process::ExitCode {
         .cache_dir
         .unwrap_or_else(s390_pxelinux::fixtures::default_cache_dir);
     let result = match cli.command {
-        Command::Build(args) => build_cmd::run(args, &cache),
+        Command::Build(args) => build_cmd::run(*args, &cache),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Fixtures { action } => fixtures_cmd::run(action, &cache),
     };
