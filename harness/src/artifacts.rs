@@ -1,0 +1,112 @@
+//! The per-scenario artifact directory `target/boot-artifacts/<scenario>/`:
+//! created empty for every run, it holds the TFTP tree QEMU serves (`tftp/`),
+//! its listing (`tftp-tree.txt`), the console transcript (`console.log`),
+//! QEMU's command line (`qemu-cmdline.sh`), output (`qemu.log`) and QMP
+//! transcript (`qmp.log`), an optional `net.pcap` and the verdict
+//! (`result.txt`). It only lays out files; it must not start QEMU.
+
+use crate::payload::Payloads;
+use crate::scenario::{Scenario, Source};
+use crate::HarnessError;
+use std::path::{Path, PathBuf};
+
+/// The root of all artifact directories: `target/boot-artifacts`.
+pub fn artifacts_root() -> PathBuf {
+    crate::payload::target_dir().join("boot-artifacts")
+}
+
+/// One run's artifact directory.
+#[derive(Debug, Clone)]
+pub struct ArtifactDir {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl ArtifactDir {
+    /// Creates `root/<name>`, removing what a previous run left there.
+    pub fn fresh(root: &Path, name: &str) -> Result<ArtifactDir, HarnessError> {
+        let dir = root.join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| HarnessError::io("removing", &dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io("creating", &dir, e))?;
+        Ok(ArtifactDir { dir })
+    }
+
+    /// A path inside the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The TFTP root.
+    pub fn tftp_root(&self) -> PathBuf {
+        self.dir.join("tftp")
+    }
+}
+
+/// Resolves a source to a host file (artifacts are built/cached; inline
+/// text is written to `scratch`).
+pub fn source_file(
+    src: &Source,
+    scenario: &Scenario,
+    payloads: &Payloads,
+    scratch: &Path,
+) -> Result<PathBuf, HarnessError> {
+    match src {
+        Source::Artifact(a) => payloads.get(a, &scenario.pxelinux_kernel, &scenario.target_kernel),
+        Source::File(p) => Ok(p.clone()),
+        Source::Text(t) => {
+            std::fs::write(scratch, t).map_err(|e| HarnessError::io("writing", scratch, e))?;
+            Ok(scratch.to_path_buf())
+        }
+    }
+}
+
+/// Places `from` at `to`: a hard link when possible (same file system),
+/// else a copy.
+fn place(from: &Path, to: &Path) -> Result<(), HarnessError> {
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| HarnessError::io("copying into the TFTP tree", to, e))
+}
+
+/// Writes the scenario's TFTP tree under `dir.tftp_root()` and its listing
+/// to `tftp-tree.txt`; returns the listing.
+pub fn write_tftp_tree(
+    dir: &ArtifactDir,
+    scenario: &Scenario,
+    payloads: &Payloads,
+) -> Result<String, HarnessError> {
+    let root = dir.tftp_root();
+    std::fs::create_dir_all(&root).map_err(|e| HarnessError::io("creating", &root, e))?;
+    let mut listing = String::new();
+    for (rel, src) in &scenario.tftp {
+        let dest = root.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| HarnessError::io("creating", parent, e))?;
+        }
+        let origin = match src {
+            Source::Text(t) => {
+                std::fs::write(&dest, t).map_err(|e| HarnessError::io("writing", &dest, e))?;
+                "inline text".to_string()
+            }
+            Source::File(p) => {
+                place(p, &dest)?;
+                format!("file {}", p.display())
+            }
+            Source::Artifact(a) => {
+                let p = payloads.get(a, &scenario.pxelinux_kernel, &scenario.target_kernel)?;
+                place(&p, &dest)?;
+                format!("{a} = {}", p.display())
+            }
+        };
+        let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+        listing.push_str(&format!("{rel:<40} {size:>10}  {origin}\n"));
+    }
+    let list_path = dir.file("tftp-tree.txt");
+    std::fs::write(&list_path, &listing).map_err(|e| HarnessError::io("writing", &list_path, e))?;
+    Ok(listing)
+}

@@ -1,0 +1,111 @@
+//! The guest's network: the seam between a scenario's `[network]` section and
+//! QEMU's `-netdev/-device` arguments. A [`Network`] attaches itself for one
+//! run and returns the QEMU arguments plus a guard that keeps any host-side
+//! service (the in-process DHCP/TFTP server of a later mode) alive until the
+//! run ends. Only the `slirp` mode (QEMU's built-in DHCP and TFTP) exists
+//! today. This module must not know about consoles or scenarios' steps.
+
+use crate::HarnessError;
+use std::path::{Path, PathBuf};
+
+/// What a network needs to know about the run it joins.
+#[derive(Debug, Clone)]
+pub struct NetContext<'a> {
+    /// The TFTP tree to serve.
+    pub tftp_root: &'a Path,
+    /// The guest NIC's MAC address, if the scenario sets one.
+    pub mac: Option<&'a str>,
+    /// The run's artifact directory (for a pcap or a server log).
+    pub artifacts: &'a Path,
+}
+
+/// A network attached to one run.
+pub struct NetAttachment {
+    /// `-netdev ... -device ...` arguments for QEMU.
+    pub qemu_args: Vec<String>,
+    /// Packet capture written during the run, if any.
+    pub pcap: Option<PathBuf>,
+    /// Keeps host-side services alive; dropped when the run ends.
+    pub guard: Option<Box<dyn Send>>,
+}
+
+/// A network mode.
+pub trait Network: Send + Sync {
+    /// The mode's name as written in scenario files.
+    fn mode(&self) -> &'static str;
+    /// Attaches the network for one run. Called inside the run's tokio
+    /// runtime, so implementations may spawn tasks.
+    fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError>;
+}
+
+/// QEMU's user-mode network (slirp): its DHCP server hands out 10.0.2.15
+/// (by default) with the boot file name, and its TFTP server serves the tree.
+#[derive(Debug, Clone, Default)]
+pub struct Slirp {
+    /// DHCP boot file name (option 67 / `file`); `pxelinux.0` by default.
+    pub bootfile: Option<String>,
+    /// DHCP option 66 (`tftp-server-name`).
+    pub tftp_server_name: Option<String>,
+    /// Guest network in CIDR form (`net=`), e.g. `192.168.76.0/24`.
+    pub net: Option<String>,
+    /// First address handed out by DHCP (`dhcpstart=`).
+    pub dhcpstart: Option<String>,
+    /// Record a pcap of the guest's traffic (`filter-dump`).
+    pub pcap: bool,
+}
+
+/// Escapes a value for QEMU's comma-separated option syntax.
+pub fn qemu_opt_value(v: &str) -> String {
+    v.replace(',', ",,")
+}
+
+/// The virtio-net-ccw device arguments shared by every mode.
+pub fn nic_device(netdev_id: &str, mac: Option<&str>) -> String {
+    let mut d = format!("virtio-net-ccw,netdev={netdev_id},bootindex=1");
+    if let Some(m) = mac {
+        d.push_str(&format!(",mac={}", qemu_opt_value(m)));
+    }
+    d
+}
+
+impl Network for Slirp {
+    fn mode(&self) -> &'static str {
+        "slirp"
+    }
+
+    fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
+        let mut netdev = format!(
+            "user,id=n0,tftp={},bootfile={}",
+            qemu_opt_value(&ctx.tftp_root.display().to_string()),
+            qemu_opt_value(self.bootfile.as_deref().unwrap_or("pxelinux.0"))
+        );
+        if let Some(s) = &self.tftp_server_name {
+            netdev.push_str(&format!(",tftp-server-name={}", qemu_opt_value(s)));
+        }
+        if let Some(n) = &self.net {
+            netdev.push_str(&format!(",net={}", qemu_opt_value(n)));
+        }
+        if let Some(d) = &self.dhcpstart {
+            netdev.push_str(&format!(",dhcpstart={}", qemu_opt_value(d)));
+        }
+        let mut args = vec![
+            "-netdev".to_string(),
+            netdev,
+            "-device".to_string(),
+            nic_device("n0", ctx.mac),
+        ];
+        let pcap = self.pcap.then(|| ctx.artifacts.join("net.pcap"));
+        if let Some(p) = &pcap {
+            args.push("-object".into());
+            args.push(format!(
+                "filter-dump,id=dump0,netdev=n0,file={}",
+                qemu_opt_value(&p.display().to_string())
+            ));
+        }
+        Ok(NetAttachment {
+            qemu_args: args,
+            pcap,
+            guard: None,
+        })
+    }
+}

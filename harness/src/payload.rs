@@ -1,0 +1,434 @@
+//! Guest payloads built from the pinned fixtures and cached on disk:
+//! pxelinux.0 per loader kernel (through `s390_pxelinux::build`), the target
+//! initrd and its fragments, the root-disk initrd (modules of the target
+//! kernel) and the ext4 root disk (`mke2fs -d`). Each file is named by a hash
+//! of everything it is made from, written atomically into
+//! `target/boot-payloads/`, and reused by later runs and other processes.
+//! This module defines the target markers (`TARGET-UP`, `TARGET-INITRDS`,
+//! `ROOTFS-UP`) by writing the scripts that print them; it must not start VMs.
+
+use crate::scenario::Artifact;
+use crate::HarnessError;
+use s390_pxelinux::compress::{compress, Compression};
+use s390_pxelinux::cpio::Archive;
+use s390_pxelinux::fixtures::FixtureSet;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Bump when a payload recipe changes in a way the hash inputs miss.
+const RECIPE_VERSION: &str = "1";
+
+/// Directory holding target-initrd marker files: one file per initrd piece.
+pub const MARKER_DIR: &str = "/etc/target-initrds";
+
+/// /init of `@target-initrd`.
+pub const TARGET_INIT: &str = r#"#!/bin/sh
+# netboot-harness target: report what this kernel was booted with, then power off.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "TARGET-UP cmdline=$(cat /proc/cmdline)"
+names=""
+for f in /etc/target-initrds/*; do
+    [ -e "$f" ] && names="$names ${f##*/}"
+done
+echo "TARGET-INITRDS${names} last=$(cat /etc/target-initrds.last 2>/dev/null)"
+echo "TARGET-DONE"
+sleep 1
+poweroff -f
+"#;
+
+/// /init of `@rootfs-initrd`.
+pub const ROOTFS_INITRD_INIT: &str = r#"#!/bin/sh
+# netboot-harness root-disk initrd: load virtio_blk + ext4, mount root=, switch_root.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "TARGET-UP cmdline=$(cat /proc/cmdline)"
+names=""
+for f in /etc/target-initrds/*; do
+    [ -e "$f" ] && names="$names ${f##*/}"
+done
+echo "TARGET-INITRDS${names} last=$(cat /etc/target-initrds.last 2>/dev/null)"
+fail() { echo "ROOTFS-INITRD: ERROR $*"; sleep 1; poweroff -f; }
+while read -r m; do
+    [ -n "$m" ] && { insmod "$m" || fail "insmod $m"; }
+done < /etc/rootfs-modules
+root=/dev/vda
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in root=*) root="${arg#root=}" ;; esac
+done
+i=0
+while [ ! -b "$root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -b "$root" ] || fail "no block device $root"
+mkdir -p /newroot
+mount -t ext4 -o ro "$root" /newroot || fail "cannot mount $root"
+echo "ROOTFS-INITRD: mounted $root, switch_root"
+umount /sys
+umount /proc
+mount --move /dev /newroot/dev || umount /dev
+exec switch_root /newroot /sbin/init
+"#;
+
+/// /sbin/init on `@rootfs-disk`.
+pub const ROOTFS_INIT: &str = r#"#!/bin/sh
+# netboot-harness root disk: report the root device, then power off.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+set -- $(awk '$2 == "/" { d = $1; t = $3 } END { print d, t }' /proc/mounts)
+echo "ROOTFS-UP root=$1 fstype=$2"
+sleep 1
+poweroff -f
+"#;
+
+/// Builds and caches payloads. Cheap to share between threads.
+pub struct Payloads {
+    fixtures: FixtureSet,
+    dir: PathBuf,
+    building: Mutex<()>,
+}
+
+/// The cargo target directory: `$CARGO_TARGET_DIR`, else the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn perr(a: &Artifact, message: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Payload {
+        name: a.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Identity of a file for cache keys: path, size and modification time.
+fn file_identity(p: &Path) -> String {
+    let meta = std::fs::metadata(p).ok();
+    let mtime = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}:{}:{}",
+        p.display(),
+        meta.map(|m| m.len()).unwrap_or(0),
+        mtime
+    )
+}
+
+fn key(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize()).chars().take(16).collect()
+}
+
+fn marker_fragment(a: &mut Archive, name: &str) -> Result<(), s390_pxelinux::cpio::CpioError> {
+    a.add_dir("/etc")?;
+    a.add_dir(MARKER_DIR)?;
+    a.add_file(&format!("{MARKER_DIR}/{name}"), Vec::new(), 0o644)?;
+    a.add_file(
+        "/etc/target-initrds.last",
+        format!("{name}\n").into_bytes(),
+        0o644,
+    )?;
+    Ok(())
+}
+
+impl Payloads {
+    /// Makes sure the fixtures are present (fetching them on a cold cache)
+    /// and caches payloads under `target/boot-payloads`.
+    pub fn new() -> Result<Payloads, HarnessError> {
+        let lock = s390_pxelinux::fixtures::lock::Lock::embedded()
+            .map_err(s390_pxelinux::fixtures::FixtureError::from)?;
+        let fixtures =
+            s390_pxelinux::fixtures::ensure(&lock, &s390_pxelinux::fixtures::default_cache_dir())?;
+        Ok(Payloads {
+            fixtures,
+            dir: target_dir().join("boot-payloads"),
+            building: Mutex::new(()),
+        })
+    }
+
+    /// The fixture set in use.
+    pub fn fixtures(&self) -> &FixtureSet {
+        &self.fixtures
+    }
+
+    /// The file for `artifact`; `pxelinux_kernel` and `target_kernel` are
+    /// kernel ids ("6.1", "6.12").
+    pub fn get(
+        &self,
+        artifact: &Artifact,
+        pxelinux_kernel: &str,
+        target_kernel: &str,
+    ) -> Result<PathBuf, HarnessError> {
+        match artifact {
+            Artifact::TargetKernel => Ok(self
+                .fixtures
+                .kernel(target_kernel)
+                .map_err(|e| perr(artifact, e))?
+                .image
+                .clone()),
+            Artifact::Pxelinux => self.pxelinux(pxelinux_kernel),
+            Artifact::TargetInitrd => {
+                let k = key(&[
+                    RECIPE_VERSION,
+                    "target",
+                    TARGET_INIT,
+                    &file_identity(&self.fixtures.busybox),
+                ]);
+                self.cached(&format!("target-initrd-{k}.gz"), artifact, || {
+                    let mut a = self.busybox_base(artifact)?;
+                    a.add_file("/init", TARGET_INIT.as_bytes().to_vec(), 0o755)
+                        .map_err(|e| perr(artifact, e))?;
+                    marker_fragment(&mut a, "target").map_err(|e| perr(artifact, e))?;
+                    self.pack(a, artifact)
+                })
+            }
+            Artifact::TargetFragment(name) => {
+                let k = key(&[RECIPE_VERSION, "fragment", name]);
+                self.cached(&format!("fragment-{name}-{k}.gz"), artifact, || {
+                    let mut a = Archive::new();
+                    marker_fragment(&mut a, name).map_err(|e| perr(artifact, e))?;
+                    self.pack(a, artifact)
+                })
+            }
+            Artifact::RootfsInitrd => {
+                let kf = self
+                    .fixtures
+                    .kernel(target_kernel)
+                    .map_err(|e| perr(artifact, e))?;
+                let k = key(&[
+                    RECIPE_VERSION,
+                    "rootfs-initrd",
+                    ROOTFS_INITRD_INIT,
+                    &file_identity(&self.fixtures.busybox),
+                    &file_identity(&kf.modules),
+                    &kf.release,
+                ]);
+                self.cached(
+                    &format!("rootfs-initrd-{target_kernel}-{k}.gz"),
+                    artifact,
+                    || {
+                        let tree =
+                            s390_pxelinux::modules::ModuleTree::open(&kf.modules, &kf.release)
+                                .map_err(|e| perr(artifact, e))?;
+                        let names = vec!["virtio_blk".to_string(), "ext4".to_string()];
+                        let mods = tree.resolve(&names, &[]).map_err(|e| perr(artifact, e))?;
+                        let mut a = self.busybox_base(artifact)?;
+                        let mut list = String::new();
+                        for m in mods {
+                            list.push_str(&m.guest_path);
+                            list.push('\n');
+                            a.add_file(&m.guest_path, m.data, 0o644)
+                                .map_err(|e| perr(artifact, e))?;
+                        }
+                        a.add_file("/etc/rootfs-modules", list.into_bytes(), 0o644)
+                            .map_err(|e| perr(artifact, e))?;
+                        a.add_file("/init", ROOTFS_INITRD_INIT.as_bytes().to_vec(), 0o755)
+                            .map_err(|e| perr(artifact, e))?;
+                        marker_fragment(&mut a, "rootfs").map_err(|e| perr(artifact, e))?;
+                        self.pack(a, artifact)
+                    },
+                )
+            }
+            Artifact::RootfsDisk => {
+                let k = key(&[
+                    RECIPE_VERSION,
+                    "rootfs-disk",
+                    ROOTFS_INIT,
+                    &file_identity(&self.fixtures.busybox),
+                ]);
+                let name = format!("rootfs-{k}.ext4");
+                let path = self.dir.join(&name);
+                if path.is_file() {
+                    return Ok(path);
+                }
+                let _g = self.building.lock().unwrap_or_else(|p| p.into_inner());
+                if path.is_file() {
+                    return Ok(path);
+                }
+                self.make_rootfs_disk(&path)?;
+                Ok(path)
+            }
+        }
+    }
+
+    fn busybox_base(&self, artifact: &Artifact) -> Result<Archive, HarnessError> {
+        let bb = std::fs::read(&self.fixtures.busybox)
+            .map_err(|e| HarnessError::io("reading busybox", &self.fixtures.busybox, e))?;
+        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(artifact, e))?;
+        s390_pxelinux::initramfs::base_with_busybox(&bb, &applets).map_err(|e| perr(artifact, e))
+    }
+
+    fn pack(&self, a: Archive, artifact: &Artifact) -> Result<Vec<u8>, HarnessError> {
+        let raw = a
+            .write_newc(Vec::new(), s390_pxelinux::cpio::source_date_epoch())
+            .map_err(|e| perr(artifact, e))?;
+        compress(&raw, Compression::Gzip).map_err(|e| perr(artifact, e))
+    }
+
+    /// Returns `dir/name`, building it with `make` (under the build lock,
+    /// written atomically) if it does not exist yet.
+    fn cached(
+        &self,
+        name: &str,
+        artifact: &Artifact,
+        make: impl FnOnce() -> Result<Vec<u8>, HarnessError>,
+    ) -> Result<PathBuf, HarnessError> {
+        let path = self.dir.join(name);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let _g = self.building.lock().unwrap_or_else(|p| p.into_inner());
+        if path.is_file() {
+            return Ok(path);
+        }
+        let started = std::time::Instant::now();
+        let data = make()?;
+        self.write_atomic(&path, &data)?;
+        tracing::info!(artifact = %artifact, path = %path.display(), bytes = data.len(),
+            ms = started.elapsed().as_millis() as u64, "built payload");
+        Ok(path)
+    }
+
+    fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<(), HarnessError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| HarnessError::io("creating", &self.dir, e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
+            .map_err(|e| HarnessError::io("creating a temporary file in", &self.dir, e))?;
+        std::io::Write::write_all(&mut tmp, data)
+            .map_err(|e| HarnessError::io("writing", tmp.path().to_path_buf(), e))?;
+        tmp.persist(path)
+            .map_err(|e| HarnessError::io("renaming into", path, e.error))?;
+        Ok(())
+    }
+
+    fn pxelinux(&self, kernel_id: &str) -> Result<PathBuf, HarnessError> {
+        let artifact = Artifact::Pxelinux;
+        let kf = self
+            .fixtures
+            .kernel(kernel_id)
+            .map_err(|e| perr(&artifact, e))?;
+        // The image depends on the s390_pxelinux code linked into this
+        // executable: its identity is part of the key.
+        let exe = std::env::current_exe()
+            .map(|p| file_identity(&p))
+            .unwrap_or_default();
+        let guest: String = s390_pxelinux::guest::GUEST_FILES
+            .iter()
+            .map(|g| format!("{}\n{}\n", g.dest, g.content))
+            .collect();
+        let k = key(&[
+            RECIPE_VERSION,
+            "pxelinux",
+            &exe,
+            &guest,
+            &file_identity(&kf.image),
+            &file_identity(&self.fixtures.busybox),
+            &file_identity(&self.fixtures.kexec),
+        ]);
+        self.cached(&format!("pxelinux-{kernel_id}-{k}.0"), &artifact, || {
+            let spec = s390_pxelinux::build::BuildSpec {
+                kernel: kf.image.clone(),
+                modules: Some(kf.modules.clone()),
+                busybox: self.fixtures.busybox.clone(),
+                kexec: self.fixtures.kexec.clone(),
+                sysroot: self.fixtures.sysroot.clone(),
+                module_names: s390_pxelinux::modules::DEFAULT_MODULES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                default_modules: true,
+                cmdline: s390_pxelinux::build::DEFAULT_CMDLINE.to_string(),
+                compression: Compression::Xz,
+                add: Vec::new(),
+            };
+            let (image, _report) =
+                s390_pxelinux::build::build_image(&spec).map_err(|e| perr(&artifact, e))?;
+            Ok(image)
+        })
+    }
+
+    fn make_rootfs_disk(&self, path: &Path) -> Result<(), HarnessError> {
+        let artifact = Artifact::RootfsDisk;
+        let stage = tempfile::tempdir().map_err(|e| HarnessError::io("creating", "/tmp", e))?;
+        let root = stage.path();
+        let io = |what: &'static str, p: &Path, e: std::io::Error| HarnessError::io(what, p, e);
+        for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| io("creating", &p, e))?;
+        }
+        let bb = std::fs::read(&self.fixtures.busybox)
+            .map_err(|e| io("reading busybox", &self.fixtures.busybox, e))?;
+        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(&artifact, e))?;
+        let bb_path = root.join("bin/busybox");
+        std::fs::write(&bb_path, &bb).map_err(|e| io("writing", &bb_path, e))?;
+        let init = root.join("sbin/init");
+        std::fs::write(&init, ROOTFS_INIT).map_err(|e| io("writing", &init, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        for p in [&bb_path, &init] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| io("chmod", p, e))?;
+        }
+        for a in applets.iter().filter(|a| !a.is_empty() && !a.contains('/')) {
+            let link = root.join("bin").join(a);
+            if link.exists() || a == "init" {
+                continue;
+            }
+            std::os::unix::fs::symlink("busybox", &link).map_err(|e| io("symlink", &link, e))?;
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("creating", &self.dir, e))?;
+        let tmp = self.dir.join(format!(".rootfs-{}.tmp", std::process::id()));
+        let mke2fs = ["/sbin/mke2fs", "/usr/sbin/mke2fs"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("mke2fs"));
+        let out = std::process::Command::new(&mke2fs)
+            .args([
+                "-t",
+                "ext4",
+                "-O",
+                "^metadata_csum",
+                "-F",
+                "-q",
+                "-L",
+                "rootfs",
+            ])
+            .args(["-U", "6c6f6f6b-2d61-7420-6d65-2d726f6f7466"])
+            .args(["-E", "root_owner=0:0"])
+            .arg("-d")
+            .arg(root)
+            .arg(&tmp)
+            .arg("32M")
+            .env("E2FSPROGS_FAKE_TIME", "1700000000")
+            .output()
+            .map_err(|e| HarnessError::Tool {
+                tool: "mke2fs",
+                message: format!(
+                    "{}: {e} (install e2fsprogs: ci/install-deps)",
+                    mke2fs.display()
+                ),
+            })?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(HarnessError::Tool {
+                tool: "mke2fs",
+                message: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        std::fs::rename(&tmp, path).map_err(|e| io("renaming into", path, e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,480 @@
+//! Driving `qemu-system-s390x`: finding the binary and its version, knowing
+//! which firmware does the network boot for that version, building the
+//! command line, launching QEMU with its console and QMP on UNIX sockets the
+//! harness listens on, and stopping it. A [`Machine`] kills its QEMU when it
+//! is dropped, and every running QEMU is registered with [`crate::reaper`]
+//! so Ctrl-C kills it too; QEMU also gets `PR_SET_PDEATHSIG`. This module
+//! must not interpret console output (see [`crate::console`]).
+
+use crate::console::Console;
+use crate::qmp::Qmp;
+use crate::HarnessError;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tokio::time::Instant;
+
+/// The QEMU binary in use.
+#[derive(Debug, Clone)]
+pub struct QemuBinary {
+    /// Path of `qemu-system-s390x`.
+    pub path: PathBuf,
+    /// Version (major, minor, micro).
+    pub version: (u32, u32, u32),
+    /// Which firmware performs the network boot.
+    pub firmware: NetbootFirmware,
+}
+
+/// How this QEMU version network-boots an s390x guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetbootFirmware {
+    /// QEMU before 9.2: the separate `s390-netboot.img` (loaded by QEMU when
+    /// the boot device is a network card).
+    Separate(PathBuf),
+    /// QEMU 9.2 and later: the netboot code is part of `s390-ccw.img`.
+    Merged(PathBuf),
+}
+
+impl NetbootFirmware {
+    /// The firmware file name QEMU `major.minor` uses for network boot.
+    pub fn file_name_for(version: (u32, u32, u32)) -> &'static str {
+        if (version.0, version.1) < (9, 2) {
+            "s390-netboot.img"
+        } else {
+            "s390-ccw.img"
+        }
+    }
+}
+
+/// Parses the first line of `qemu-system-s390x --version`.
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let rest = text.split("version ").nth(1)?;
+    let v = rest
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
+    let major = it.next()??;
+    let minor = it.next().flatten().unwrap_or(0);
+    let micro = it.next().flatten().unwrap_or(0);
+    Some((major, minor, micro))
+}
+
+impl QemuBinary {
+    /// Finds QEMU: `$NETBOOT_QEMU`, else `qemu-system-s390x` on `PATH`; reads
+    /// its version and locates the network-boot firmware in its data
+    /// directories (`qemu -L help`).
+    pub fn find() -> Result<QemuBinary, HarnessError> {
+        let path = match std::env::var_os("NETBOOT_QEMU").filter(|p| !p.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => std::env::var_os("PATH")
+                .into_iter()
+                .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .map(|d| d.join("qemu-system-s390x"))
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    HarnessError::Qemu(
+                        "qemu-system-s390x not found on PATH (set NETBOOT_QEMU or run ci/install-deps)"
+                            .into(),
+                    )
+                })?,
+        };
+        let run = |arg: &[&str]| {
+            std::process::Command::new(&path)
+                .args(arg)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| {
+                    HarnessError::Qemu(format!("running {} {}: {e}", path.display(), arg.join(" ")))
+                })
+        };
+        let out = run(&["--version"])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = parse_version(&text).ok_or_else(|| {
+            HarnessError::Qemu(format!(
+                "cannot read the version of {}: {text:?}",
+                path.display()
+            ))
+        })?;
+        let dirs = String::from_utf8_lossy(&run(&["-L", "help"])?.stdout).to_string();
+        let name = NetbootFirmware::file_name_for(version);
+        let file = dirs
+            .lines()
+            .map(|d| Path::new(d.trim()).join(name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                HarnessError::Qemu(format!(
+                    "QEMU {}.{}.{} network-boots s390x with {name}, which is in none of its data directories ({})",
+                    version.0,
+                    version.1,
+                    version.2,
+                    dirs.lines().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+        let firmware = if name == "s390-netboot.img" {
+            NetbootFirmware::Separate(file)
+        } else {
+            NetbootFirmware::Merged(file)
+        };
+        Ok(QemuBinary {
+            path,
+            version,
+            firmware,
+        })
+    }
+}
+
+/// A kernel booted directly with `-kernel/-initrd/-append` (no netboot).
+#[derive(Debug, Clone)]
+pub struct DirectBoot {
+    /// Kernel image.
+    pub kernel: PathBuf,
+    /// Initrd (already concatenated if several).
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    pub append: String,
+}
+
+/// Everything that defines one QEMU run.
+#[derive(Debug, Clone)]
+pub struct MachineSpec {
+    /// Guest memory in MiB.
+    pub memory_mb: u32,
+    /// `-uuid`.
+    pub uuid: Option<String>,
+    /// Network arguments (from [`crate::network`]).
+    pub net_args: Vec<String>,
+    /// Raw disk images attached as virtio-blk-ccw (opened with snapshot=on,
+    /// so the image is never modified).
+    pub disks: Vec<PathBuf>,
+    /// Direct kernel boot instead of firmware netboot.
+    pub direct: Option<DirectBoot>,
+    /// Extra arguments appended verbatim.
+    pub extra: Vec<String>,
+}
+
+impl Default for MachineSpec {
+    fn default() -> Self {
+        MachineSpec {
+            memory_mb: 512,
+            uuid: None,
+            net_args: Vec::new(),
+            disks: Vec::new(),
+            direct: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Builds the QEMU argument list (without the binary) for `spec`, with the
+/// console and QMP sockets at `console_sock` and `qmp_sock`.
+pub fn build_args(spec: &MachineSpec, console_sock: &Path, qmp_sock: &Path) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |s: &str| a.push(OsString::from(s));
+    for s in [
+        "-M",
+        "s390-ccw-virtio",
+        "-nographic",
+        "-nodefaults",
+        "-no-reboot",
+        "-action",
+        "panic=exit-failure",
+        "-smp",
+        "1",
+    ] {
+        push(s);
+    }
+    push("-m");
+    push(&spec.memory_mb.to_string());
+    push("-chardev");
+    push(&format!(
+        "socket,id=con,path={},server=off",
+        console_sock.display()
+    ));
+    push("-device");
+    push("sclpconsole,chardev=con");
+    push("-chardev");
+    push(&format!(
+        "socket,id=qmp,path={},server=off",
+        qmp_sock.display()
+    ));
+    push("-mon");
+    push("chardev=qmp,mode=control");
+    if let Some(u) = &spec.uuid {
+        push("-uuid");
+        push(u);
+    }
+    for n in &spec.net_args {
+        push(n);
+    }
+    for (i, d) in spec.disks.iter().enumerate() {
+        push("-drive");
+        push(&format!(
+            "file={},if=none,id=disk{i},format=raw,snapshot=on",
+            d.display()
+        ));
+        push("-device");
+        push(&format!("virtio-blk-ccw,drive=disk{i}"));
+    }
+    if let Some(d) = &spec.direct {
+        push("-kernel");
+        push(&d.kernel.display().to_string());
+        if let Some(i) = &d.initrd {
+            push("-initrd");
+            push(&i.display().to_string());
+        }
+        push("-append");
+        push(&d.append);
+    }
+    for e in &spec.extra {
+        push(e);
+    }
+    a
+}
+
+/// Quotes an argument list as a shell command line (for `qemu-cmdline.sh`).
+pub fn shell_quote(args: impl IntoIterator<Item = OsString>) -> String {
+    args.into_iter()
+        .map(|a| {
+            let s = a.to_string_lossy().into_owned();
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+%".contains(c))
+            {
+                s
+            } else {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Where a launched machine keeps its logs.
+#[derive(Debug, Clone)]
+pub struct MachineLogs {
+    /// Timestamped console transcript.
+    pub console: Option<PathBuf>,
+    /// QEMU's own stdout and stderr.
+    pub qemu_output: Option<PathBuf>,
+    /// QMP transcript.
+    pub qmp: Option<PathBuf>,
+    /// The command line, as a runnable shell script.
+    pub cmdline: Option<PathBuf>,
+}
+
+/// A running QEMU with its console and QMP attached.
+pub struct Machine {
+    child: tokio::process::Child,
+    pid: u32,
+    /// The console (always attached).
+    pub console: Console,
+    qmp: Option<Qmp>,
+    _sockets: tempfile::TempDir,
+    status: Option<ExitStatus>,
+    qemu_output: Option<PathBuf>,
+    /// The command line used (for failure reports).
+    pub command_line: String,
+}
+
+impl Machine {
+    /// Launches QEMU. Returns once QEMU has connected its console and QMP
+    /// sockets (or fails with QEMU's own error output if it exits first).
+    pub async fn launch(
+        qemu: &QemuBinary,
+        spec: &MachineSpec,
+        logs: &MachineLogs,
+    ) -> Result<Machine, HarnessError> {
+        crate::reaper::install();
+        // sun_path is limited to 108 bytes: keep sockets in a short tempdir.
+        let sockets = tempfile::Builder::new()
+            .prefix("nbh-")
+            .tempdir_in("/tmp")
+            .map_err(|e| HarnessError::io("creating socket directory in", "/tmp", e))?;
+        let con_path = sockets.path().join("con");
+        let qmp_path = sockets.path().join("qmp");
+        let con_listener = UnixListener::bind(&con_path)
+            .map_err(|e| HarnessError::io("binding console socket", &con_path, e))?;
+        let qmp_listener = UnixListener::bind(&qmp_path)
+            .map_err(|e| HarnessError::io("binding QMP socket", &qmp_path, e))?;
+        let args = build_args(spec, &con_path, &qmp_path);
+        let command_line =
+            shell_quote(std::iter::once(qemu.path.clone().into_os_string()).chain(args.clone()));
+        if let Some(p) = &logs.cmdline {
+            let script = format!("#!/bin/sh\n# QEMU command line used by netboot-harness (sockets are temporary: the harness listened on them)\n{command_line}\n");
+            std::fs::write(p, script).map_err(|e| HarnessError::io("writing", p, e))?;
+        }
+        let (stdout, stderr) = match &logs.qemu_output {
+            Some(p) => {
+                let f = std::fs::File::create(p).map_err(|e| HarnessError::io("creating", p, e))?;
+                let g = f
+                    .try_clone()
+                    .map_err(|e| HarnessError::io("opening", p, e))?;
+                (Stdio::from(f), Stdio::from(g))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let mut cmd = tokio::process::Command::new(&qemu.path);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| HarnessError::Qemu(format!("starting {}: {e}", qemu.path.display())))?;
+        let pid = child.id().unwrap_or(0);
+        crate::reaper::register(pid);
+        tracing::debug!(pid, %command_line, "QEMU started");
+
+        let connect = async {
+            let (con, _) = con_listener.accept().await?;
+            let (qmp, _) = qmp_listener.accept().await?;
+            Ok::<_, std::io::Error>((con, qmp))
+        };
+        let timeout = crate::scaled(30.0);
+        let early_exit = |status: Option<ExitStatus>| {
+            let output = logs
+                .qemu_output
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .unwrap_or_default();
+            HarnessError::Qemu(format!(
+                "QEMU exited ({}) before connecting its console:\n{}\ncommand: {command_line}",
+                status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown status".into()),
+                output.trim()
+            ))
+        };
+        let (con, qmp) = tokio::select! {
+            r = connect => r.map_err(|e| HarnessError::io("accepting QEMU's console/QMP connection on", sockets.path(), e))?,
+            status = child.wait() => {
+                crate::reaper::unregister(pid);
+                return Err(early_exit(status.ok()));
+            }
+            _ = tokio::time::sleep(timeout) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                crate::reaper::unregister(pid);
+                return Err(HarnessError::Qemu(format!("QEMU did not connect its console within {timeout:?}; command: {command_line}")));
+            }
+        };
+        let console = Console::attach(con, logs.console.as_deref(), started).map_err(|e| {
+            HarnessError::io(
+                "opening console log",
+                logs.console.clone().unwrap_or_default(),
+                e,
+            )
+        })?;
+        let qmp = Qmp::attach(qmp, logs.qmp.as_deref()).await.ok();
+        Ok(Machine {
+            child,
+            pid,
+            console,
+            qmp,
+            _sockets: sockets,
+            status: None,
+            qemu_output: logs.qemu_output.clone(),
+            command_line,
+        })
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit status if QEMU has exited (non-blocking).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                self.reaped(s);
+            }
+        }
+        self.status
+    }
+
+    fn reaped(&mut self, s: ExitStatus) {
+        self.status = Some(s);
+        crate::reaper::unregister(self.pid);
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if self.status.is_some() {
+            return self.status;
+        }
+        if let Ok(Ok(s)) = tokio::time::timeout(timeout, self.child.wait()).await {
+            self.reaped(s);
+        }
+        self.status
+    }
+
+    /// True if QEMU reported a guest panic over QMP.
+    pub fn guest_panicked(&self) -> bool {
+        self.qmp.as_ref().is_some_and(|q| q.guest_panicked())
+    }
+
+    /// QEMU's stdout/stderr so far.
+    pub fn qemu_output(&self) -> String {
+        self.qemu_output
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// Stops QEMU: QMP `quit`, then SIGKILL if it has not exited within 5 s.
+    /// Returns the exit status.
+    pub async fn shutdown(&mut self) -> Option<ExitStatus> {
+        if self.try_status().is_some() {
+            return self.status;
+        }
+        if let Some(q) = self.qmp.as_mut() {
+            let _ = q.quit().await;
+            if self.wait_exit(Duration::from_secs(5)).await.is_some() {
+                return self.status;
+            }
+        }
+        self.kill().await
+    }
+
+    /// Kills QEMU with SIGKILL and reaps it.
+    pub async fn kill(&mut self) -> Option<ExitStatus> {
+        if self.try_status().is_some() {
+            return self.status;
+        }
+        let _ = self.child.start_kill();
+        if let Ok(s) = self.child.wait().await {
+            self.reaped(s);
+        }
+        self.status
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        let _ = self.child.start_kill();
+        // Reap it now (briefly blocking) so the pid is gone when drop returns
+        // and the reaper table never holds a recycled pid.
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        crate::reaper::unregister(self.pid);
+    }
+}

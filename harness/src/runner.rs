@@ -1,0 +1,417 @@
+//! Runs one scenario end to end: artifact directory and TFTP tree, network
+//! attachment, QEMU launch, the ordered console steps (each with its own
+//! deadline inside the scenario's total deadline, keys sent after a match),
+//! built-in and scenario forbidden patterns, clean shutdown, per-phase
+//! timings and the failure report (the failed expectation, the last 40
+//! console lines, where the artifacts are). It owns no QEMU or console
+//! mechanics (see [`crate::qemu`], [`crate::console`]) and prints nothing:
+//! callers decide what to show.
+
+use crate::artifacts::{self, ArtifactDir};
+use crate::console::{ExpectFailure, Forbidden};
+use crate::network::{NetContext, Network, Slirp};
+use crate::payload::Payloads;
+use crate::qemu::{DirectBoot, Machine, MachineLogs, MachineSpec, QemuBinary};
+use crate::scenario::{NetworkMode, Scenario};
+use crate::HarnessError;
+use regex::bytes::Regex;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Console lines shown in a failure report.
+pub const TAIL_LINES: usize = 40;
+
+/// Patterns that fail every scenario, unless a step's pattern contains the
+/// literal marker (so a scenario that expects the rescue shell may see it).
+pub const BUILTIN_FORBIDDEN: &[(&str, &str)] = &[
+    ("kernel panic", "Kernel panic - not syncing"),
+    ("rescue shell", "S390-PXELINUX: RESCUE"),
+    ("firmware gave up", "Failed to IPL from this network"),
+];
+
+/// Named boot phases, reported by `netboot-harness run`: (name, marker, use
+/// the last occurrence instead of the first).
+pub const PHASES: &[(&str, &str, bool)] = &[
+    (
+        "firmware loaded",
+        r"Network boot starting|s390-ccw|Linux version",
+        false,
+    ),
+    ("first kernel at /init", r"S390-PXELINUX: init", false),
+    ("lease", r"S390-PXELINUX: lease", false),
+    ("config found", r"S390-PXELINUX: config ", false),
+    ("files fetched", r"S390-PXELINUX: fetch ", true),
+    ("kexec", r"S390-PXELINUX: kexec", false),
+    ("target up", r"TARGET-UP", false),
+    ("root fs up", r"ROOTFS-UP", false),
+];
+
+/// Shared, read-only state for many runs.
+pub struct Harness {
+    /// The QEMU in use.
+    pub qemu: QemuBinary,
+    /// Payload builder and cache.
+    pub payloads: Payloads,
+    /// Where artifact directories go.
+    pub artifacts_root: PathBuf,
+}
+
+impl Harness {
+    /// Finds QEMU and the fixtures.
+    pub fn new() -> Result<Harness, HarnessError> {
+        Ok(Harness {
+            qemu: QemuBinary::find()?,
+            payloads: Payloads::new()?,
+            artifacts_root: artifacts::artifacts_root(),
+        })
+    }
+}
+
+/// What a successful run measured.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Wall time of the whole run, preparation included.
+    pub total: Duration,
+    /// Time spent preparing payloads and the TFTP tree.
+    pub prepare: Duration,
+    /// Console time at which each step matched.
+    pub steps: Vec<(String, Duration)>,
+    /// Console time of each phase marker seen.
+    pub phases: Vec<(&'static str, Duration)>,
+    /// The artifact directory.
+    pub artifacts: PathBuf,
+}
+
+/// A failed run: everything needed to understand it without rerunning.
+#[derive(Debug)]
+pub struct ScenarioFailure {
+    /// Scenario name.
+    pub scenario: String,
+    /// What failed (names the expectation).
+    pub message: String,
+    /// Last console lines (timestamped).
+    pub tail: String,
+    /// The artifact directory, when one was created.
+    pub artifacts: Option<PathBuf>,
+    /// QEMU's command line, when it was started.
+    pub command_line: Option<String>,
+    /// QEMU's own output, when there was any.
+    pub qemu_output: String,
+}
+
+impl std::fmt::Display for ScenarioFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "scenario {}: {}", self.scenario, self.message)?;
+        if !self.tail.is_empty() {
+            writeln!(f, "--- last {TAIL_LINES} console lines ---")?;
+            write!(f, "{}", self.tail)?;
+            writeln!(f, "--- end of console ---")?;
+        }
+        if !self.qemu_output.trim().is_empty() {
+            writeln!(f, "QEMU output:\n{}", self.qemu_output.trim_end())?;
+        }
+        if let Some(a) = &self.artifacts {
+            writeln!(
+                f,
+                "artifacts: {} (console.log, qemu-cmdline.sh, tftp-tree.txt, qemu.log, qmp.log)",
+                a.display()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioFailure {}
+
+impl ScenarioFailure {
+    fn setup(scenario: &Scenario, artifacts: Option<PathBuf>, e: HarnessError) -> Self {
+        ScenarioFailure {
+            scenario: scenario.name.clone(),
+            message: e.to_string(),
+            tail: String::new(),
+            artifacts,
+            command_line: None,
+            qemu_output: String::new(),
+        }
+    }
+}
+
+/// Options for one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Copy the console to stdout as it arrives.
+    pub echo: bool,
+}
+
+/// Runs `scenario` on a fresh current-thread tokio runtime.
+pub fn run_blocking(
+    h: &Harness,
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<RunReport, ScenarioFailure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            ScenarioFailure::setup(scenario, None, HarnessError::io("starting tokio", "", e))
+        })?;
+    rt.block_on(run(h, scenario, opts))
+}
+
+fn build_forbidden(scenario: &Scenario) -> Vec<Forbidden> {
+    let mut v = Vec::new();
+    for (name, literal) in BUILTIN_FORBIDDEN {
+        if scenario.steps.iter().any(|s| s.pattern.contains(literal)) {
+            continue;
+        }
+        if let Ok(regex) = Regex::new(&regex::escape(literal)) {
+            v.push(Forbidden {
+                name: (*name).to_string(),
+                regex,
+            });
+        }
+    }
+    for (pattern, regex) in &scenario.forbid {
+        v.push(Forbidden {
+            name: format!("forbidden pattern /{pattern}/"),
+            regex: regex.clone(),
+        });
+    }
+    v
+}
+
+fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
+    match mode {
+        NetworkMode::Slirp {
+            bootfile,
+            tftp_server_name,
+            net,
+            dhcpstart,
+        } => Box::new(Slirp {
+            bootfile: Some(bootfile.clone()),
+            tftp_server_name: tftp_server_name.clone(),
+            net: net.clone(),
+            dhcpstart: dhcpstart.clone(),
+            pcap: true,
+        }),
+    }
+}
+
+/// Concatenates initrds, each padded to 4 KiB, into `out`.
+fn concat_initrds(parts: &[PathBuf], out: &std::path::Path) -> Result<(), HarnessError> {
+    let mut data = Vec::new();
+    for p in parts {
+        let bytes = std::fs::read(p).map_err(|e| HarnessError::io("reading initrd", p, e))?;
+        data.extend_from_slice(&bytes);
+        data.resize(data.len().div_ceil(4096) * 4096, 0);
+    }
+    std::fs::write(out, data).map_err(|e| HarnessError::io("writing", out, e))
+}
+
+/// Runs `scenario` (must be called inside a tokio runtime).
+pub async fn run(
+    h: &Harness,
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<RunReport, ScenarioFailure> {
+    let t0 = Instant::now();
+    let dir = ArtifactDir::fresh(&h.artifacts_root, &scenario.name)
+        .map_err(|e| ScenarioFailure::setup(scenario, None, e))?;
+    let fail_setup = |e| ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e);
+
+    // Payloads and the TFTP tree (builds are blocking work).
+    artifacts::write_tftp_tree(&dir, scenario, &h.payloads).map_err(fail_setup)?;
+    let mut spec = MachineSpec {
+        memory_mb: scenario.memory_mb,
+        uuid: scenario.uuid.clone(),
+        ..MachineSpec::default()
+    };
+    for (i, d) in scenario.disks.iter().enumerate() {
+        let scratch = dir.file(&format!("disk{i}.img"));
+        spec.disks
+            .push(artifacts::source_file(d, scenario, &h.payloads, &scratch).map_err(fail_setup)?);
+    }
+    if let Some(d) = &scenario.direct {
+        let kernel =
+            artifacts::source_file(&d.kernel, scenario, &h.payloads, &dir.file("direct-kernel"))
+                .map_err(fail_setup)?;
+        let mut parts = Vec::new();
+        for (i, s) in d.initrd.iter().enumerate() {
+            parts.push(
+                artifacts::source_file(
+                    s,
+                    scenario,
+                    &h.payloads,
+                    &dir.file(&format!("direct-initrd-{i}")),
+                )
+                .map_err(fail_setup)?,
+            );
+        }
+        let initrd = if parts.is_empty() {
+            None
+        } else {
+            let p = dir.file("direct-initrd.img");
+            concat_initrds(&parts, &p).map_err(fail_setup)?;
+            Some(p)
+        };
+        spec.direct = Some(DirectBoot {
+            kernel,
+            initrd,
+            append: d.append.clone(),
+        });
+    }
+    let _net_guard = match &scenario.network {
+        Some(mode) => {
+            let net = network_for(mode);
+            let tftp_root = dir.tftp_root();
+            let att = net
+                .attach(&NetContext {
+                    tftp_root: &tftp_root,
+                    mac: scenario.mac.as_deref(),
+                    artifacts: &dir.dir,
+                })
+                .map_err(fail_setup)?;
+            spec.net_args = att.qemu_args;
+            att.guard
+        }
+        None => None,
+    };
+    let prepare = t0.elapsed();
+
+    let logs = MachineLogs {
+        console: Some(dir.file("console.log")),
+        qemu_output: Some(dir.file("qemu.log")),
+        qmp: Some(dir.file("qmp.log")),
+        cmdline: Some(dir.file("qemu-cmdline.sh")),
+    };
+    let mut m = Machine::launch(&h.qemu, &spec, &logs)
+        .await
+        .map_err(fail_setup)?;
+    m.console.set_echo(opts.echo);
+    let forbidden = build_forbidden(scenario);
+    let total_deadline = Instant::now() + crate::scaled(scenario.total_timeout);
+    let mut steps = Vec::new();
+    let n = scenario.steps.len();
+    let mut failure: Option<String> = None;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let step_timeout = crate::scaled(step.timeout);
+        let step_deadline = Instant::now() + step_timeout;
+        let deadline = step_deadline.min(total_deadline);
+        let waited = Instant::now();
+        match m.console.expect(&step.regex, deadline, &forbidden).await {
+            Ok(found) => {
+                tracing::debug!(scenario = %scenario.name, step = i + 1, at = ?found.at, "matched");
+                steps.push((step.pattern.clone(), found.at));
+                if let Some(keys) = &step.send {
+                    if let Err(e) = m.console.send(keys.as_bytes()).await {
+                        failure = Some(format!(
+                            "step {}/{n}: sending {keys:?} after /{}/ failed: {e}",
+                            i + 1,
+                            step.pattern
+                        ));
+                        break;
+                    }
+                }
+            }
+            Err(f) => {
+                let what = format!("step {}/{n} expecting /{}/", i + 1, step.pattern);
+                let msg = match f {
+                    ExpectFailure::Timeout => {
+                        let total_hit = step_deadline > total_deadline;
+                        format!(
+                            "{what}: timed out after {:.1} s ({})",
+                            waited.elapsed().as_secs_f64(),
+                            if total_hit {
+                                format!(
+                                    "scenario total_timeout {:.0} s reached",
+                                    crate::scaled(scenario.total_timeout).as_secs_f64()
+                                )
+                            } else {
+                                format!("step timeout {:.0} s", step_timeout.as_secs_f64())
+                            }
+                        )
+                    }
+                    ExpectFailure::Forbidden { name, line, at } => {
+                        format!("{what}: {name} at {:.3} s: {line:?}", at.as_secs_f64())
+                    }
+                    ExpectFailure::Closed => {
+                        let status = m.wait_exit(Duration::from_secs(5)).await;
+                        format!(
+                            "{what}: QEMU exited early ({}){}",
+                            status
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "console closed, QEMU still running".into()),
+                            if m.guest_panicked() {
+                                "; QMP reported GUEST_PANICKED"
+                            } else {
+                                ""
+                            }
+                        )
+                    }
+                };
+                failure = Some(msg);
+                break;
+            }
+        }
+    }
+    // Give a guest that powers off right after the last marker a moment to
+    // do so (a clean exit), then quit through QMP, then kill.
+    if failure.is_none() {
+        let _ = m.wait_exit(Duration::from_millis(100)).await;
+    }
+    let status = m.shutdown().await;
+    let _ = m.console.wait_closed(Duration::from_secs(2)).await;
+
+    let phases: Vec<(&'static str, Duration)> = PHASES
+        .iter()
+        .filter_map(|(name, pat, last)| {
+            let re = Regex::new(pat).ok()?;
+            let t = if *last {
+                m.console.last_time(&re)
+            } else {
+                m.console.first_time(&re)
+            }?;
+            Some((*name, t))
+        })
+        .collect();
+    let mut result = String::new();
+    match &failure {
+        None => result.push_str("PASS\n"),
+        Some(f) => result.push_str(&format!("FAIL: {f}\n")),
+    }
+    result.push_str(&format!(
+        "qemu exit: {}\n",
+        status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    ));
+    for (p, t) in &steps {
+        result.push_str(&format!("step {:>9.3} s  /{p}/\n", t.as_secs_f64()));
+    }
+    for (p, t) in &phases {
+        result.push_str(&format!("phase {:>8.3} s  {p}\n", t.as_secs_f64()));
+    }
+    let _ = std::fs::write(dir.file("result.txt"), &result);
+
+    match failure {
+        None => Ok(RunReport {
+            scenario: scenario.name.clone(),
+            total: t0.elapsed(),
+            prepare,
+            steps,
+            phases,
+            artifacts: dir.dir.clone(),
+        }),
+        Some(message) => Err(ScenarioFailure {
+            scenario: scenario.name.clone(),
+            message,
+            tail: m.console.tail(TAIL_LINES),
+            artifacts: Some(dir.dir.clone()),
+            command_line: Some(m.command_line.clone()),
+            qemu_output: m.qemu_output(),
+        }),
+    }
+}

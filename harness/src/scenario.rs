@@ -1,0 +1,496 @@
+//! Scenario files: one TOML file per scenario (format documented in
+//! `scenarios/README.md`). Owns parsing with unknown keys rejected,
+//! validation (every error names the key), artifact references (`@name`),
+//! regex compilation and discovery of scenario files in directories. It must
+//! not build anything or start QEMU.
+
+use crate::HarnessError;
+use regex::bytes::Regex;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Default per-step timeout in seconds (before scaling).
+pub const DEFAULT_STEP_TIMEOUT: f64 = 60.0;
+/// Default whole-scenario timeout in seconds (before scaling).
+pub const DEFAULT_TOTAL_TIMEOUT: f64 = 300.0;
+/// Kernel id pxelinux.0 is built with unless the scenario says otherwise.
+pub const DEFAULT_PXELINUX_KERNEL: &str = s390_pxelinux::build::DEFAULT_LOADER_KERNEL;
+/// Kernel id the target kernel comes from unless the scenario says otherwise.
+pub const DEFAULT_TARGET_KERNEL: &str = "6.12";
+
+/// A built artifact a scenario can refer to with `@name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Artifact {
+    /// `@pxelinux`: pxelinux.0 built with the scenario's pxelinux kernel.
+    Pxelinux,
+    /// `@target-kernel`: the scenario's target kernel image.
+    TargetKernel,
+    /// `@target-initrd`: busybox initrd whose /init prints the target markers.
+    TargetInitrd,
+    /// `@target-initrd:NAME`: an initrd fragment adding marker NAME.
+    TargetFragment(String),
+    /// `@rootfs-initrd`: initrd that mounts the virtio-blk root disk and
+    /// switch_roots into it (modules of the target kernel).
+    RootfsInitrd,
+    /// `@rootfs-disk`: ext4 disk image whose /sbin/init prints `ROOTFS-UP`.
+    RootfsDisk,
+}
+
+impl Artifact {
+    /// Parses `@name[:arg]`; `None` if `s` does not start with `@`.
+    pub fn parse(s: &str) -> Option<Result<Artifact, String>> {
+        let name = s.strip_prefix('@')?;
+        Some(match name.split_once(':') {
+            None => match name {
+                "pxelinux" => Ok(Artifact::Pxelinux),
+                "target-kernel" => Ok(Artifact::TargetKernel),
+                "target-initrd" => Ok(Artifact::TargetInitrd),
+                "rootfs-initrd" => Ok(Artifact::RootfsInitrd),
+                "rootfs-disk" => Ok(Artifact::RootfsDisk),
+                other => Err(format!(
+                    "unknown artifact @{other} (known: @pxelinux, @target-kernel, @target-initrd, \
+                     @target-initrd:NAME, @rootfs-initrd, @rootfs-disk)"
+                )),
+            },
+            Some(("target-initrd", frag)) => {
+                if !frag.is_empty()
+                    && frag
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && frag != "target"
+                {
+                    Ok(Artifact::TargetFragment(frag.to_string()))
+                } else {
+                    Err(format!(
+                        "@target-initrd:{frag}: the fragment name must be letters, digits, - or _ (and not `target`)"
+                    ))
+                }
+            }
+            Some((other, _)) => Err(format!("unknown artifact @{other}:…")),
+        })
+    }
+}
+
+impl std::fmt::Display for Artifact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Artifact::Pxelinux => write!(f, "@pxelinux"),
+            Artifact::TargetKernel => write!(f, "@target-kernel"),
+            Artifact::TargetInitrd => write!(f, "@target-initrd"),
+            Artifact::TargetFragment(n) => write!(f, "@target-initrd:{n}"),
+            Artifact::RootfsInitrd => write!(f, "@rootfs-initrd"),
+            Artifact::RootfsDisk => write!(f, "@rootfs-disk"),
+        }
+    }
+}
+
+/// Where the content of a TFTP file (or disk, or direct-boot file) comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Inline text.
+    Text(String),
+    /// A host file, relative to the scenario file's directory.
+    File(PathBuf),
+    /// A built artifact.
+    Artifact(Artifact),
+}
+
+/// Network settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// QEMU user networking.
+    Slirp {
+        /// DHCP boot file name.
+        bootfile: String,
+        /// DHCP option 66.
+        tftp_server_name: Option<String>,
+        /// Guest network CIDR.
+        net: Option<String>,
+        /// First DHCP address.
+        dhcpstart: Option<String>,
+    },
+}
+
+/// One expected console step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The regex as written.
+    pub pattern: String,
+    /// Compiled (multi-line mode: `^`/`$` match at line boundaries).
+    pub regex: Regex,
+    /// Timeout in seconds (unscaled).
+    pub timeout: f64,
+    /// Keys sent once the pattern matched.
+    pub send: Option<String>,
+}
+
+/// Direct kernel boot (`-kernel/-initrd/-append`), bypassing the firmware.
+#[derive(Debug, Clone)]
+pub struct Direct {
+    /// Kernel.
+    pub kernel: Source,
+    /// Initrds, concatenated in order.
+    pub initrd: Vec<Source>,
+    /// Command line.
+    pub append: String,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name (the file stem); also the test name and artifact directory name.
+    pub name: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// One-line description.
+    pub description: String,
+    /// Only run with `--ignored` / `--include-ignored`.
+    pub slow: bool,
+    /// Kernel id for pxelinux.0.
+    pub pxelinux_kernel: String,
+    /// Kernel id for `@target-kernel` and `@rootfs-initrd`.
+    pub target_kernel: String,
+    /// Guest MAC.
+    pub mac: Option<String>,
+    /// Guest UUID (`-uuid`).
+    pub uuid: Option<String>,
+    /// Guest memory in MiB.
+    pub memory_mb: u32,
+    /// Network (None: no NIC).
+    pub network: Option<NetworkMode>,
+    /// Direct kernel boot instead of netboot.
+    pub direct: Option<Direct>,
+    /// TFTP tree: relative path → content.
+    pub tftp: BTreeMap<String, Source>,
+    /// Disks (virtio-blk-ccw, in order: vda, vdb, …).
+    pub disks: Vec<Source>,
+    /// Expected steps, in order.
+    pub steps: Vec<Step>,
+    /// Scenario-specific forbidden patterns.
+    pub forbid: Vec<(String, Regex)>,
+    /// Whole-scenario timeout in seconds (unscaled).
+    pub total_timeout: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    description: String,
+    #[serde(default)]
+    slow: bool,
+    #[serde(default)]
+    timeout: Option<f64>,
+    #[serde(default)]
+    total_timeout: Option<f64>,
+    #[serde(default)]
+    kernels: RawKernels,
+    #[serde(default)]
+    machine: RawMachine,
+    #[serde(default)]
+    network: Option<RawNetwork>,
+    #[serde(default)]
+    direct: Option<RawDirect>,
+    #[serde(default)]
+    tftp: BTreeMap<String, RawSource>,
+    #[serde(default)]
+    disk: Vec<RawSource>,
+    #[serde(default)]
+    step: Vec<RawStep>,
+    #[serde(default)]
+    forbid: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKernels {
+    pxelinux: Option<String>,
+    target: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMachine {
+    mac: Option<String>,
+    uuid: Option<String>,
+    memory: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    mode: String,
+    bootfile: Option<String>,
+    tftp_server_name: Option<String>,
+    net: Option<String>,
+    dhcpstart: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirect {
+    kernel: RawSource,
+    #[serde(default)]
+    initrd: Vec<RawSource>,
+    #[serde(default)]
+    append: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSource {
+    Plain(String),
+    Table(RawSourceTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSourceTable {
+    text: Option<String>,
+    file: Option<PathBuf>,
+    artifact: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    expect: String,
+    timeout: Option<f64>,
+    send: Option<String>,
+}
+
+fn valid_mac(m: &str) -> bool {
+    let parts: Vec<&str> = m.split(':').collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn valid_uuid(u: &str) -> bool {
+    let lens = [8, 4, 4, 4, 12];
+    let parts: Vec<&str> = u.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip(lens)
+            .all(|(p, l)| p.len() == l && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn valid_tftp_path(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && !p.ends_with('/')
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, HarnessError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| HarnessError::io("reading scenario", path, e))?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses scenario text; `path` gives the name and the base directory
+    /// of `file` sources.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, HarnessError> {
+        let err = |message: String| HarnessError::Scenario {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| err("file name is not valid UTF-8".into()))?
+            .to_string();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let source = |key: &str, raw: RawSource| -> Result<Source, HarnessError> {
+            match raw {
+                RawSource::Plain(s) => match Artifact::parse(&s) {
+                    Some(Ok(a)) => Ok(Source::Artifact(a)),
+                    Some(Err(e)) => Err(err(format!("{key}: {e}"))),
+                    None => Ok(Source::Text(s)),
+                },
+                RawSource::Table(t) => match (t.text, t.file, t.artifact) {
+                    (Some(s), None, None) => Ok(Source::Text(s)),
+                    (None, Some(f), None) => Ok(Source::File(base.join(f))),
+                    (None, None, Some(a)) => {
+                        let a = if a.starts_with('@') {
+                            a
+                        } else {
+                            format!("@{a}")
+                        };
+                        match Artifact::parse(&a) {
+                            Some(Ok(a)) => Ok(Source::Artifact(a)),
+                            Some(Err(e)) => Err(err(format!("{key}: {e}"))),
+                            None => Err(err(format!("{key}: bad artifact"))),
+                        }
+                    }
+                    _ => Err(err(format!(
+                        "{key}: a table source needs exactly one of `text`, `file`, `artifact`"
+                    ))),
+                },
+            }
+        };
+
+        let step_default = raw.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
+        if step_default <= 0.0 {
+            return Err(err("timeout: must be positive".into()));
+        }
+        let total_timeout = raw.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT);
+        if total_timeout <= 0.0 {
+            return Err(err("total_timeout: must be positive".into()));
+        }
+        if let Some(m) = &raw.machine.mac {
+            if !valid_mac(m) {
+                return Err(err(format!(
+                    "machine.mac {m:?}: expected six colon-separated hex bytes"
+                )));
+            }
+        }
+        if let Some(u) = &raw.machine.uuid {
+            if !valid_uuid(u) {
+                return Err(err(format!(
+                    "machine.uuid {u:?}: expected 8-4-4-4-12 hex digits"
+                )));
+            }
+        }
+        let network = match raw.network {
+            None => None,
+            Some(n) => match n.mode.as_str() {
+                "slirp" => Some(NetworkMode::Slirp {
+                    bootfile: n.bootfile.unwrap_or_else(|| "pxelinux.0".into()),
+                    tftp_server_name: n.tftp_server_name,
+                    net: n.net,
+                    dhcpstart: n.dhcpstart,
+                }),
+                other => {
+                    return Err(err(format!(
+                        "network.mode {other:?}: unknown (supported: \"slirp\")"
+                    )))
+                }
+            },
+        };
+        let mut tftp = BTreeMap::new();
+        for (p, s) in raw.tftp {
+            if !valid_tftp_path(&p) {
+                return Err(err(format!(
+                    "tftp.{p:?}: paths are relative, without `.`/`..` or empty components"
+                )));
+            }
+            let src = source(&format!("tftp.{p:?}"), s)?;
+            if matches!(src, Source::Artifact(Artifact::RootfsDisk)) {
+                return Err(err(format!(
+                    "tftp.{p:?}: @rootfs-disk is a disk image; list it under [[disk]]"
+                )));
+            }
+            tftp.insert(p, src);
+        }
+        let disks = raw
+            .disk
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| source(&format!("disk[{i}]"), d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let direct = match raw.direct {
+            None => None,
+            Some(d) => Some(Direct {
+                kernel: source("direct.kernel", d.kernel)?,
+                initrd: d
+                    .initrd
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| source(&format!("direct.initrd[{i}]"), s))
+                    .collect::<Result<_, _>>()?,
+                append: d.append,
+            }),
+        };
+        if direct.is_none() && network.is_none() {
+            return Err(err(
+                "nothing to boot: give a [network] section (netboot) or a [direct] section".into(),
+            ));
+        }
+        if raw.step.is_empty() {
+            return Err(err("no [[step]]: a scenario must expect something".into()));
+        }
+        let mut steps = Vec::new();
+        for (i, s) in raw.step.into_iter().enumerate() {
+            let regex = Regex::new(&format!("(?m){}", s.expect))
+                .map_err(|e| err(format!("step[{i}].expect: {e}")))?;
+            let timeout = s.timeout.unwrap_or(step_default);
+            if timeout <= 0.0 {
+                return Err(err(format!("step[{i}].timeout: must be positive")));
+            }
+            steps.push(Step {
+                pattern: s.expect,
+                regex,
+                timeout,
+                send: s.send,
+            });
+        }
+        let forbid = raw
+            .forbid
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                Regex::new(&f)
+                    .map(|r| (f.clone(), r))
+                    .map_err(|e| err(format!("forbid[{i}]: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Scenario {
+            name,
+            path: path.to_path_buf(),
+            description: raw.description,
+            slow: raw.slow,
+            pxelinux_kernel: raw
+                .kernels
+                .pxelinux
+                .unwrap_or_else(|| DEFAULT_PXELINUX_KERNEL.into()),
+            target_kernel: raw
+                .kernels
+                .target
+                .unwrap_or_else(|| DEFAULT_TARGET_KERNEL.into()),
+            mac: raw.machine.mac,
+            uuid: raw.machine.uuid,
+            memory_mb: raw.machine.memory.unwrap_or(512),
+            network,
+            direct,
+            tftp,
+            disks,
+            steps,
+            forbid,
+            total_timeout,
+        })
+    }
+}
+
+/// The directories scenarios are read from: the repository's `scenarios/`
+/// plus every directory in `BOOT_SCENARIOS` (colon-separated).
+pub fn scenario_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")];
+    if let Some(extra) = std::env::var_os("BOOT_SCENARIOS") {
+        dirs.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs
+}
+
+/// Every `*.toml` file in `dirs` (not recursive), sorted by name within each
+/// directory.
+pub fn discover(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, HarnessError> {
+    let mut all = Vec::new();
+    for d in dirs {
+        let entries =
+            std::fs::read_dir(d).map_err(|e| HarnessError::io("listing scenarios in", d, e))?;
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        all.extend(files);
+    }
+    Ok(all)
+}

@@ -1,0 +1,48 @@
+//! `cargo test --test boot`: one libtest-mimic trial per scenario file in
+//! `scenarios/` and in every directory of `BOOT_SCENARIOS`. Slow scenarios
+//! are ignored unless `--ignored`/`--include-ignored` is given. Trials run in
+//! parallel up to `--test-threads` (default: the number of cores).
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use netboot_harness::runner::{self, Harness, RunOptions};
+use netboot_harness::scenario::{self, Scenario};
+use std::sync::{Arc, OnceLock};
+
+fn main() {
+    let args = Arguments::from_args();
+    let harness: Arc<OnceLock<Result<Harness, String>>> = Arc::new(OnceLock::new());
+    let trials = match scenario::discover(&scenario::scenario_dirs()) {
+        Ok(files) => files
+            .into_iter()
+            .map(|path| trial(path, harness.clone()))
+            .collect(),
+        Err(e) => vec![Trial::test("discover-scenarios", move || {
+            Err(Failed::from(e.to_string()))
+        })],
+    };
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn trial(path: std::path::PathBuf, harness: Arc<OnceLock<Result<Harness, String>>>) -> Trial {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match Scenario::load(&path) {
+        Err(e) => Trial::test(name, move || Err(Failed::from(e.to_string()))),
+        Ok(sc) => {
+            let slow = sc.slow;
+            Trial::test(name, move || {
+                let h = harness
+                    .get_or_init(|| Harness::new().map_err(|e| e.to_string()))
+                    .as_ref()
+                    .map_err(|e| Failed::from(e.clone()))?;
+                runner::run_blocking(h, &sc, &RunOptions::default())
+                    .map(|_| ())
+                    .map_err(|f| Failed::from(f.to_string()))
+            })
+            .with_kind("boot")
+            .with_ignored_flag(slow)
+        }
+    }
+}
