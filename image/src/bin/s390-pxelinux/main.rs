@@ -4,6 +4,7 @@
 mod build_cmd;
 mod fixtures_cmd;
 mod inspect_cmd;
+mod resolve_cmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ enum Command {
     Build(Box<build_cmd::BuildArgs>),
     /// Describe an s390 boot file: kernel, command line, initrd and its contents.
     Inspect(inspect_cmd::InspectArgs),
+    /// Dry-run the guest's PXELINUX client against a TFTP tree: paths tried, config, boot entry.
+    Resolve(Box<resolve_cmd::ResolveArgs>),
     /// Manage the pinned s390x fixtures.
     Fixtures {
         #[command(subcommand)]
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Build(args) => build_cmd::run(*args, &cache),
         Command::Inspect(args) => inspect_cmd::run(args),
+        Command::Resolve(args) => resolve_cmd::run(*args),
         Command::Fixtures { action } => fixtures_cmd::run(action, &cache),
     };
     match result {
