@@ -53,7 +53,7 @@ pub fn source_file(
     scratch: &Path,
 ) -> Result<PathBuf, HarnessError> {
     match src {
-        Source::Artifact(a) => payloads.get(a, &scenario.pxelinux_kernel, &scenario.target_kernel),
+        Source::Artifact(a) => payloads.get(a, &scenario.payload_params()),
         Source::File(p) => Ok(p.clone()),
         Source::Text(t) => {
             std::fs::write(scratch, t).map_err(|e| HarnessError::io("writing", scratch, e))?;
@@ -98,7 +98,7 @@ pub fn write_tftp_tree(
                 format!("file {}", p.display())
             }
             Source::Artifact(a) => {
-                let p = payloads.get(a, &scenario.pxelinux_kernel, &scenario.target_kernel)?;
+                let p = payloads.get(a, &scenario.payload_params())?;
                 place(&p, &dest)?;
                 format!("{a} = {}", p.display())
             }

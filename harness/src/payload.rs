@@ -84,6 +84,17 @@ sleep 1
 poweroff -f
 "#;
 
+/// The scenario settings payloads depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct Params<'a> {
+    /// Kernel id of pxelinux.0 ("6.1").
+    pub pxelinux_kernel: &'a str,
+    /// Command line built into pxelinux.0.
+    pub pxelinux_cmdline: &'a str,
+    /// Kernel id of `@target-kernel` and `@rootfs-initrd` ("6.12", "6.1").
+    pub target_kernel: &'a str,
+}
+
 /// Builds and caches payloads. Cheap to share between threads.
 pub struct Payloads {
     fixtures: FixtureSet,
@@ -164,14 +175,9 @@ impl Payloads {
         &self.fixtures
     }
 
-    /// The file for `artifact`; `pxelinux_kernel` and `target_kernel` are
-    /// kernel ids ("6.1", "6.12").
-    pub fn get(
-        &self,
-        artifact: &Artifact,
-        pxelinux_kernel: &str,
-        target_kernel: &str,
-    ) -> Result<PathBuf, HarnessError> {
+    /// The file for `artifact`, built for `params`.
+    pub fn get(&self, artifact: &Artifact, params: &Params<'_>) -> Result<PathBuf, HarnessError> {
+        let target_kernel = params.target_kernel;
         match artifact {
             Artifact::TargetKernel => Ok(self
                 .fixtures
@@ -179,7 +185,7 @@ impl Payloads {
                 .map_err(|e| perr(artifact, e))?
                 .image
                 .clone()),
-            Artifact::Pxelinux => self.pxelinux(pxelinux_kernel),
+            Artifact::Pxelinux => self.pxelinux(params.pxelinux_kernel, params.pxelinux_cmdline),
             Artifact::TargetInitrd => {
                 let k = key(&[
                     RECIPE_VERSION,
@@ -314,7 +320,7 @@ impl Payloads {
         Ok(())
     }
 
-    fn pxelinux(&self, kernel_id: &str) -> Result<PathBuf, HarnessError> {
+    fn pxelinux(&self, kernel_id: &str, cmdline: &str) -> Result<PathBuf, HarnessError> {
         let artifact = Artifact::Pxelinux;
         let kf = self
             .fixtures
@@ -334,6 +340,7 @@ impl Payloads {
             "pxelinux",
             &exe,
             &guest,
+            cmdline,
             &file_identity(&kf.image),
             &file_identity(&self.fixtures.busybox),
             &file_identity(&self.fixtures.kexec),
@@ -350,7 +357,7 @@ impl Payloads {
                     .map(|s| s.to_string())
                     .collect(),
                 default_modules: true,
-                cmdline: s390_pxelinux::build::DEFAULT_CMDLINE.to_string(),
+                cmdline: cmdline.to_string(),
                 compression: Compression::Xz,
                 add: Vec::new(),
             };

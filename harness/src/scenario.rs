@@ -151,6 +151,8 @@ pub struct Scenario {
     pub pxelinux_kernel: String,
     /// Kernel id for `@target-kernel` and `@rootfs-initrd`.
     pub target_kernel: String,
+    /// Command line built into `@pxelinux`.
+    pub pxelinux_cmdline: String,
     /// Guest MAC.
     pub mac: Option<String>,
     /// Guest UUID (`-uuid`).
@@ -205,6 +207,7 @@ struct RawScenario {
 #[serde(deny_unknown_fields)]
 struct RawKernels {
     pxelinux: Option<String>,
+    pxelinux_cmdline: Option<String>,
     target: Option<String>,
 }
 
@@ -453,6 +456,10 @@ impl Scenario {
                 .kernels
                 .target
                 .unwrap_or_else(|| DEFAULT_TARGET_KERNEL.into()),
+            pxelinux_cmdline: raw
+                .kernels
+                .pxelinux_cmdline
+                .unwrap_or_else(|| s390_pxelinux::build::DEFAULT_CMDLINE.into()),
             mac: raw.machine.mac,
             uuid: raw.machine.uuid,
             memory_mb: raw.machine.memory.unwrap_or(512),
@@ -464,6 +471,17 @@ impl Scenario {
             forbid,
             total_timeout,
         })
+    }
+}
+
+impl Scenario {
+    /// The settings `@artifacts` are built with.
+    pub fn payload_params(&self) -> crate::payload::Params<'_> {
+        crate::payload::Params {
+            pxelinux_kernel: &self.pxelinux_kernel,
+            pxelinux_cmdline: &self.pxelinux_cmdline,
+            target_kernel: &self.target_kernel,
+        }
     }
 }
 
