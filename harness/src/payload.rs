@@ -40,6 +40,11 @@ sleep 1
 poweroff -f
 "#;
 
+/// Modules `@rootfs-initrd` loads (with their dependencies), in order.
+/// ext4 asks the crypto API for crc32c at mount time (not a modinfo
+/// dependency), so crc32c_generic is listed explicitly.
+pub const ROOTFS_MODULES: &[&str] = &["virtio_blk", "crc32c_generic", "ext4"];
+
 /// /init of `@rootfs-initrd`.
 pub const ROOTFS_INITRD_INIT: &str = r#"#!/bin/sh
 # netboot-harness root-disk initrd: load virtio_blk + ext4, mount root=, switch_root.
@@ -218,6 +223,7 @@ impl Payloads {
                     RECIPE_VERSION,
                     "rootfs-initrd",
                     ROOTFS_INITRD_INIT,
+                    &ROOTFS_MODULES.join(","),
                     &file_identity(&self.fixtures.busybox),
                     &file_identity(&kf.modules),
                     &kf.release,
@@ -229,8 +235,11 @@ impl Payloads {
                         let tree =
                             s390_pxelinux::modules::ModuleTree::open(&kf.modules, &kf.release)
                                 .map_err(|e| perr(artifact, e))?;
-                        let names = vec!["virtio_blk".to_string(), "ext4".to_string()];
-                        let mods = tree.resolve(&names, &[]).map_err(|e| perr(artifact, e))?;
+                        let names: Vec<String> =
+                            ROOTFS_MODULES.iter().map(|s| s.to_string()).collect();
+                        let mods = tree
+                            .resolve(&names, &["crc32c_generic"])
+                            .map_err(|e| perr(artifact, e))?;
                         let mut a = self.busybox_base(artifact)?;
                         let mut list = String::new();
                         for m in mods {

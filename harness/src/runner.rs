@@ -28,6 +28,7 @@ pub const BUILTIN_FORBIDDEN: &[(&str, &str)] = &[
     ("kernel panic", "Kernel panic - not syncing"),
     ("rescue shell", "S390-PXELINUX: RESCUE"),
     ("firmware gave up", "Failed to IPL from this network"),
+    ("root-disk initrd error", "ROOTFS-INITRD: ERROR"),
 ];
 
 /// Named boot phases, reported by `netboot-harness run`: (name, marker, use
