@@ -1,1 +1,303 @@
-fn main() {}
+//! `netboot-harness`: the scenario runner outside the test harness.
+//!
+//! `run SCENARIO...` boots scenario files (or every `*.toml` in a directory)
+//! and prints per-phase timings; `boot --tftp-root DIR` network-boots a
+//! user's own TFTP tree with the console on the terminal, to try a config
+//! before deploying it. This file only parses arguments and prints; the work
+//! is done by the `netboot_harness` library.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use netboot_harness::console::Forbidden;
+use netboot_harness::network::{NetContext, Network, Slirp};
+use netboot_harness::payload::Params;
+use netboot_harness::qemu::{Machine, MachineLogs, MachineSpec, QemuBinary};
+use netboot_harness::runner::{self, Harness, RunOptions};
+use netboot_harness::scenario::{self, Artifact, Scenario};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "netboot-harness",
+    about = "Boots s390x netboot scenarios in qemu-system-s390x"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files (or directories of them) and print per-phase timings.
+    Run {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Copy the console to stdout while it runs.
+        #[arg(long)]
+        echo: bool,
+    },
+    /// Network-boot your own TFTP tree with the console on this terminal
+    /// (type at prompts; Ctrl-C ends the run and QEMU).
+    Boot {
+        /// Directory served over TFTP (not modified).
+        #[arg(long)]
+        tftp_root: PathBuf,
+        /// pxelinux.0 to serve at the boot file path instead of the tree's
+        /// own (default: the tree's, else one built from the fixtures).
+        #[arg(long)]
+        pxelinux: Option<PathBuf>,
+        /// DHCP boot file name, relative to the tree.
+        #[arg(long, default_value = "pxelinux.0")]
+        bootfile: String,
+        /// Guest MAC address.
+        #[arg(long)]
+        mac: Option<String>,
+        /// Guest UUID (`-uuid`).
+        #[arg(long)]
+        uuid: Option<String>,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 512)]
+        memory: u32,
+        /// Kernel id for a pxelinux.0 built from the fixtures.
+        #[arg(long, default_value = scenario::DEFAULT_PXELINUX_KERNEL)]
+        pxelinux_kernel: String,
+        /// Keep logs (console.log, qemu-cmdline.sh, …) in this directory.
+        #[arg(long)]
+        artifacts: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NETBOOT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    netboot_harness::reaper::install();
+    match Cli::parse().command {
+        Command::Run { scenarios, echo } => run(&scenarios, echo),
+        Command::Boot {
+            tftp_root,
+            pxelinux,
+            bootfile,
+            mac,
+            uuid,
+            memory,
+            pxelinux_kernel,
+            artifacts,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let code = rt.block_on(boot(BootArgs {
+                tftp_root,
+                pxelinux,
+                bootfile,
+                mac,
+                uuid,
+                memory,
+                pxelinux_kernel,
+                artifacts,
+            }))?;
+            std::process::exit(code);
+        }
+    }
+}
+
+fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(scenario::discover(std::slice::from_ref(p))?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let scenarios = files
+        .iter()
+        .map(|f| Scenario::load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let h = Harness::new()?;
+    let mut failed = Vec::new();
+    for sc in &scenarios {
+        eprintln!("== {}: {}", sc.name, sc.description);
+        match runner::run_blocking(&h, sc, &RunOptions { echo }) {
+            Ok(r) => {
+                println!(
+                    "{}: PASS in {:.1} s (payloads and TFTP tree {:.1} s)",
+                    r.scenario,
+                    r.total.as_secs_f64(),
+                    r.prepare.as_secs_f64()
+                );
+                let mut prev = Duration::ZERO;
+                for (name, at) in &r.phases {
+                    println!(
+                        "  {name:<24} {:>8.3} s  (+{:.3} s)",
+                        at.as_secs_f64(),
+                        at.saturating_sub(prev).as_secs_f64()
+                    );
+                    prev = *at;
+                }
+                println!("  artifacts: {}", r.artifacts.display());
+            }
+            Err(f) => {
+                println!("{}: FAIL", sc.name);
+                println!("{f}");
+                failed.push(sc.name.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} scenario(s) failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+struct BootArgs {
+    tftp_root: PathBuf,
+    pxelinux: Option<PathBuf>,
+    bootfile: String,
+    mac: Option<String>,
+    uuid: Option<String>,
+    memory: u32,
+    pxelinux_kernel: String,
+    artifacts: Option<PathBuf>,
+}
+
+/// Mirrors `src` into `dst`: real directories, symlinks to the files (QEMU's
+/// TFTP server follows them), so a file can be added without touching `src`.
+fn mirror(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for e in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let e = e?;
+        let (from, to) = (e.path(), dst.join(e.file_name()));
+        if from.is_dir() {
+            mirror(&from, &to)?;
+        } else {
+            std::os::unix::fs::symlink(std::fs::canonicalize(&from)?, &to)?;
+        }
+    }
+    Ok(())
+}
+
+async fn boot(a: BootArgs) -> Result<i32> {
+    if !a.tftp_root.is_dir() {
+        bail!("--tftp-root {}: not a directory", a.tftp_root.display());
+    }
+    let qemu = QemuBinary::find()?;
+    let work = tempfile::Builder::new().prefix("netboot-boot-").tempdir()?;
+    let logs_dir = match &a.artifacts {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => work.path().to_path_buf(),
+    };
+    let tree = work.path().join("tftp");
+    mirror(&a.tftp_root, &tree)?;
+    let boot_path = tree.join(&a.bootfile);
+    let pxelinux = match (&a.pxelinux, boot_path.exists()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => None,
+        (None, false) => {
+            eprintln!(
+                "netboot-harness: {} has no {}; serving pxelinux.0 built from the fixtures (kernel {})",
+                a.tftp_root.display(),
+                a.bootfile,
+                a.pxelinux_kernel
+            );
+            let payloads = netboot_harness::payload::Payloads::new()?;
+            Some(payloads.get(
+                &Artifact::Pxelinux,
+                &Params {
+                    pxelinux_kernel: &a.pxelinux_kernel,
+                    pxelinux_cmdline: s390_pxelinux::build::DEFAULT_CMDLINE,
+                    target_kernel: scenario::DEFAULT_TARGET_KERNEL,
+                },
+            )?)
+        }
+    };
+    if let Some(p) = pxelinux {
+        if let Some(parent) = boot_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let _ = std::fs::remove_file(&boot_path);
+        std::os::unix::fs::symlink(std::fs::canonicalize(&p)?, &boot_path)?;
+    }
+    let net = Slirp {
+        bootfile: Some(a.bootfile.clone()),
+        pcap: a.artifacts.is_some(),
+        ..Slirp::default()
+    };
+    let att = net.attach(&NetContext {
+        tftp_root: &tree,
+        mac: a.mac.as_deref(),
+        artifacts: &logs_dir,
+    })?;
+    let spec = MachineSpec {
+        memory_mb: a.memory,
+        uuid: a.uuid.clone(),
+        net_args: att.qemu_args,
+        ..MachineSpec::default()
+    };
+    let logs = MachineLogs {
+        console: Some(logs_dir.join("console.log")),
+        qemu_output: Some(logs_dir.join("qemu.log")),
+        qmp: Some(logs_dir.join("qmp.log")),
+        cmdline: Some(logs_dir.join("qemu-cmdline.sh")),
+    };
+    let mut m = Machine::launch(&qemu, &spec, &logs).await?;
+    eprintln!(
+        "netboot-harness: QEMU {}.{}.{} pid {} (Ctrl-C quits){}",
+        qemu.version.0,
+        qemu.version.1,
+        qemu.version.2,
+        m.pid(),
+        a.artifacts
+            .as_ref()
+            .map(|d| format!("; logs in {}", d.display()))
+            .unwrap_or_default()
+    );
+    m.console.set_echo(true);
+    // stdin lines go to the guest console.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(format!("{line}\n").into_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let never = regex::bytes::Regex::new("$^")?;
+    let forbidden: Vec<Forbidden> = Vec::new();
+    loop {
+        tokio::select! {
+            keys = rx.recv() => match keys {
+                Some(k) => m.console.send(&k).await?,
+                None => {
+                    // stdin closed: keep running until QEMU exits.
+                    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+                    let _ = m.console.expect(&never, far, &forbidden).await;
+                    break;
+                }
+            },
+            closed = m.console.wait_closed(Duration::from_secs(3600)) => {
+                if closed { break; }
+            }
+        }
+    }
+    let status = m.wait_exit(Duration::from_secs(5)).await;
+    let status = match status {
+        Some(s) => s,
+        None => m.shutdown().await.context("stopping QEMU")?,
+    };
+    eprintln!("\nnetboot-harness: QEMU exited ({status})");
+    Ok(status.code().unwrap_or(1))
+}

@@ -112,7 +112,10 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .unwrap_or_else(|| {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().unwrap_or(manifest).join("target")
+        })
 }
 
 fn perr(a: &Artifact, message: impl std::fmt::Display) -> HarnessError {
@@ -324,6 +327,10 @@ impl Payloads {
             .map_err(|e| HarnessError::io("creating a temporary file in", &self.dir, e))?;
         std::io::Write::write_all(&mut tmp, data)
             .map_err(|e| HarnessError::io("writing", tmp.path().to_path_buf(), e))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
         tmp.persist(path)
             .map_err(|e| HarnessError::io("renaming into", path, e.error))?;
         Ok(())

@@ -488,7 +488,8 @@ impl Scenario {
 /// The directories scenarios are read from: the repository's `scenarios/`
 /// plus every directory in `BOOT_SCENARIOS` (colon-separated).
 pub fn scenario_dirs() -> Vec<PathBuf> {
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")];
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![manifest.parent().unwrap_or(manifest).join("scenarios")];
     if let Some(extra) = std::env::var_os("BOOT_SCENARIOS") {
         dirs.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
     }
