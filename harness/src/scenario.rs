@@ -395,7 +395,7 @@ impl Scenario {
             .disk
             .into_iter()
             .enumerate()
-            .map(|(i, d)| source(&format!("disk[{i}]"), d))
+            .map(|(i, d)| source(&format!("disk {}", i + 1), d))
             .collect::<Result<Vec<_>, _>>()?;
         let direct = match raw.direct {
             None => None,
@@ -405,7 +405,7 @@ impl Scenario {
                     .initrd
                     .into_iter()
                     .enumerate()
-                    .map(|(i, s)| source(&format!("direct.initrd[{i}]"), s))
+                    .map(|(i, s)| source(&format!("direct.initrd {}", i + 1), s))
                     .collect::<Result<_, _>>()?,
                 append: d.append,
             }),
@@ -421,10 +421,10 @@ impl Scenario {
         let mut steps = Vec::new();
         for (i, s) in raw.step.into_iter().enumerate() {
             let regex = Regex::new(&format!("(?m){}", s.expect))
-                .map_err(|e| err(format!("step[{i}].expect: {e}")))?;
+                .map_err(|e| err(format!("step {} expect: {e}", i + 1)))?;
             let timeout = s.timeout.unwrap_or(step_default);
             if timeout <= 0.0 {
-                return Err(err(format!("step[{i}].timeout: must be positive")));
+                return Err(err(format!("step {} timeout: must be positive", i + 1)));
             }
             steps.push(Step {
                 pattern: s.expect,
@@ -440,7 +440,7 @@ impl Scenario {
             .map(|(i, f)| {
                 Regex::new(&f)
                     .map(|r| (f.clone(), r))
-                    .map_err(|e| err(format!("forbid[{i}]: {e}")))
+                    .map_err(|e| err(format!("forbid {}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Scenario {

@@ -1,0 +1,220 @@
+//! The harness's own tests (no guest boots): QEMU lifetime (no QEMU outlives
+//! a dropped handle or a Ctrl-C), console expectations against a live QEMU,
+//! QMP quit, version/firmware selection, and scenario-file validation.
+
+mod support;
+
+use netboot_harness::console::ExpectFailure;
+use netboot_harness::qemu::{parse_version, NetbootFirmware};
+use netboot_harness::scenario::{self, Artifact, Scenario, Source};
+use std::io::BufRead;
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn dropped_machine_leaves_no_qemu() {
+    let rt = runtime();
+    let pid = rt.block_on(async {
+        let m = paused_machine().await;
+        let pid = m.pid();
+        assert!(alive(pid), "QEMU {pid} should be running");
+        drop(m);
+        pid
+    });
+    assert!(!alive(pid), "QEMU {pid} survived its dropped handle");
+}
+
+#[test]
+fn ctrl_c_kills_qemu() {
+    // Re-run this test binary as a helper that starts a QEMU and waits.
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut helper = std::process::Command::new(exe)
+        .args(["--exact", "helper_hold_qemu", "--ignored", "--nocapture"])
+        .env("NBH_HOLD_QEMU", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the helper");
+    let stdout = helper.stdout.take().expect("helper stdout");
+    let qemu_pid: u32 = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("QEMU-PID ")
+                .and_then(|p| p.trim().parse().ok())
+        })
+        .expect("helper printed QEMU-PID");
+    assert!(alive(qemu_pid));
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(helper.id() as i32, libc::SIGINT);
+    }
+    let status = helper.wait().expect("helper exit");
+    assert!(!status.success(), "helper should die of SIGINT");
+    assert!(
+        gone_within_5s(qemu_pid),
+        "QEMU {qemu_pid} survived Ctrl-C of its harness"
+    );
+}
+
+/// Not a test on its own: the process `ctrl_c_kills_qemu` interrupts.
+#[test]
+#[ignore = "helper process for ctrl_c_kills_qemu"]
+fn helper_hold_qemu() {
+    if std::env::var_os("NBH_HOLD_QEMU").is_none() {
+        return;
+    }
+    let rt = runtime();
+    rt.block_on(async {
+        let m = paused_machine().await;
+        println!("QEMU-PID {}", m.pid());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(m);
+    });
+}
+
+#[test]
+fn expectation_times_out_on_its_own_deadline() {
+    let rt = runtime();
+    rt.block_on(async {
+        let mut m = paused_machine().await;
+        let never = regex::bytes::Regex::new("TARGET-UP").expect("regex");
+        let started = tokio::time::Instant::now();
+        let r = m
+            .console
+            .expect(&never, started + Duration::from_millis(300), &[])
+            .await;
+        assert!(matches!(r, Err(ExpectFailure::Timeout)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn qemu_exit_ends_the_expectation_at_once() {
+    let rt = runtime();
+    rt.block_on(async {
+        let mut m = paused_machine().await;
+        m.kill().await;
+        let never = regex::bytes::Regex::new("TARGET-UP").expect("regex");
+        let started = tokio::time::Instant::now();
+        let r = m
+            .console
+            .expect(&never, started + Duration::from_secs(30), &[])
+            .await;
+        assert!(matches!(r, Err(ExpectFailure::Closed)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn qmp_quit_stops_qemu_cleanly() {
+    let rt = runtime();
+    rt.block_on(async {
+        let mut m = paused_machine().await;
+        let pid = m.pid();
+        let status = m.shutdown().await.expect("exit status");
+        assert!(status.success(), "QEMU exited with {status} after quit");
+        assert!(!alive(pid));
+    });
+}
+
+#[test]
+fn firmware_follows_the_qemu_version() {
+    let v7 = parse_version("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)");
+    assert_eq!(v7, Some((7, 2, 15)));
+    assert_eq!(
+        NetbootFirmware::file_name_for((7, 2, 15)),
+        "s390-netboot.img"
+    );
+    let v10 = parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)");
+    assert_eq!(v10, Some((10, 0, 2)));
+    assert_eq!(NetbootFirmware::file_name_for((10, 0, 2)), "s390-ccw.img");
+    assert_eq!(parse_version("no version here"), None);
+    let found = qemu();
+    let expected = NetbootFirmware::file_name_for(found.version);
+    let file = match &found.firmware {
+        NetbootFirmware::Separate(p) | NetbootFirmware::Merged(p) => p.clone(),
+    };
+    assert!(
+        file.ends_with(expected),
+        "{file:?} for QEMU {:?}",
+        found.version
+    );
+}
+
+#[test]
+fn every_shipped_scenario_is_valid() {
+    let files = scenario::discover(&scenario::scenario_dirs()).expect("scenarios/");
+    assert!(files.len() >= 20, "only {} scenarios", files.len());
+    for f in files {
+        let sc = Scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!sc.description.is_empty(), "{}: empty description", sc.name);
+    }
+}
+
+#[test]
+fn artifacts_and_inline_text_are_told_apart() {
+    let sc = scenario(
+        "ok",
+        &format!(
+            "{MINIMAL}\n[[disk]]\nartifact = \"rootfs-disk\"\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd:extra\", {{ text = \"@not-an-artifact\" }}]\n"
+        ),
+    )
+    .expect("valid");
+    assert_eq!(
+        sc.tftp.get("pxelinux.0"),
+        Some(&Source::Artifact(Artifact::Pxelinux))
+    );
+    assert_eq!(sc.disks, vec![Source::Artifact(Artifact::RootfsDisk)]);
+    let d = sc.direct.expect("direct");
+    assert_eq!(
+        d.initrd,
+        vec![
+            Source::Artifact(Artifact::TargetFragment("extra".into())),
+            Source::Text("@not-an-artifact".into())
+        ]
+    );
+    assert_eq!(sc.pxelinux_kernel, "6.1");
+    assert_eq!(sc.target_kernel, "6.12");
+}
+
+#[test]
+fn invalid_scenarios_name_the_offending_key() {
+    let cases: &[(&str, &str)] = &[
+        ("colour = \"red\"\n", "colour"),
+        ("[machine]\nmac = \"52:54:00\"\n", "machine.mac"),
+        ("[machine]\nuuid = \"nope\"\n", "machine.uuid"),
+        ("[[step]]\nexpect = \"(unclosed\"\n", "step 2 expect"),
+        ("[[step]]\nexpect = \"x\"\ntimeout = 0\n", "step 2 timeout"),
+        ("[tftp]\n\"../escape\" = \"x\"\n", "tftp"),
+        (
+            "[tftp]\n\"kernel\" = \"@no-such-thing\"\n",
+            "unknown artifact @no-such-thing",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let text = merge(MINIMAL, extra);
+        let msg = scenario_error(&text);
+        assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
+    }
+    assert!(
+        scenario_error("description = \"x\"\n[[step]]\nexpect = \"y\"\n")
+            .contains("nothing to boot")
+    );
+    assert!(scenario_error(
+        "description = \"x\"\n[network]\nmode = \"carrier-pigeon\"\n[[step]]\nexpect = \"y\"\n"
+    )
+    .contains("network.mode"));
+}
+
+/// Adds `extra` (top-level keys first, then tables) to a scenario text.
+fn merge(base: &str, extra: &str) -> String {
+    if extra.starts_with('[') {
+        // A [tftp] table already exists in MINIMAL: extend it instead.
+        if let Some(rest) = extra.strip_prefix("[tftp]\n") {
+            return base.replacen("[tftp]\n", &format!("[tftp]\n{rest}"), 1);
+        }
+        format!("{base}\n{extra}")
+    } else {
+        format!("{extra}{base}")
+    }
+}
