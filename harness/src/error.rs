@@ -37,9 +37,9 @@ pub enum HarnessError {
         /// What went wrong.
         message: String,
     },
-    /// The fixtures could not be obtained.
+    /// The fixtures could not be obtained (boxed: the error is large).
     #[error(transparent)]
-    Fixtures(#[from] s390_pxelinux::fixtures::FixtureError),
+    Fixtures(Box<s390_pxelinux::fixtures::FixtureError>),
     /// An external tool (mke2fs) failed.
     #[error("{tool}: {message}")]
     Tool {
@@ -48,6 +48,12 @@ pub enum HarnessError {
         /// Its error output or the spawn error.
         message: String,
     },
+}
+
+impl From<s390_pxelinux::fixtures::FixtureError> for HarnessError {
+    fn from(e: s390_pxelinux::fixtures::FixtureError) -> Self {
+        HarnessError::Fixtures(Box::new(e))
+    }
 }
 
 impl HarnessError {

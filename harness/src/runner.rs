@@ -152,12 +152,16 @@ pub fn run_blocking(
     h: &Harness,
     scenario: &Scenario,
     opts: &RunOptions,
-) -> Result<RunReport, ScenarioFailure> {
+) -> Result<RunReport, Box<ScenarioFailure>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
-            ScenarioFailure::setup(scenario, None, HarnessError::io("starting tokio", "", e))
+            Box::new(ScenarioFailure::setup(
+                scenario,
+                None,
+                HarnessError::io("starting tokio", "", e),
+            ))
         })?;
     rt.block_on(run(h, scenario, opts))
 }
@@ -217,11 +221,11 @@ pub async fn run(
     h: &Harness,
     scenario: &Scenario,
     opts: &RunOptions,
-) -> Result<RunReport, ScenarioFailure> {
+) -> Result<RunReport, Box<ScenarioFailure>> {
     let t0 = Instant::now();
     let dir = ArtifactDir::fresh(&h.artifacts_root, &scenario.name)
-        .map_err(|e| ScenarioFailure::setup(scenario, None, e))?;
-    let fail_setup = |e| ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e);
+        .map_err(|e| Box::new(ScenarioFailure::setup(scenario, None, e)))?;
+    let fail_setup = |e| Box::new(ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e));
 
     // Payloads and the TFTP tree (builds are blocking work).
     artifacts::write_tftp_tree(&dir, scenario, &h.payloads).map_err(fail_setup)?;
@@ -406,13 +410,13 @@ pub async fn run(
             phases,
             artifacts: dir.dir.clone(),
         }),
-        Some(message) => Err(ScenarioFailure {
+        Some(message) => Err(Box::new(ScenarioFailure {
             scenario: scenario.name.clone(),
             message,
             tail: m.console.tail(TAIL_LINES),
             artifacts: Some(dir.dir.clone()),
             command_line: Some(m.command_line.clone()),
             qemu_output: m.qemu_output(),
-        }),
+        })),
     }
 }
