@@ -13,6 +13,7 @@
 pub mod artifacts;
 pub mod console;
 pub mod error;
+pub mod inprocess;
 pub mod network;
 pub mod payload;
 pub mod qemu;

@@ -309,7 +309,9 @@ impl InProcessConfig {
                         return Err(format!("fault[{i}].percent: must be within 0..=100"));
                     }
                 }
-                Fault::TftpError { nth, path, code, .. } => {
+                Fault::TftpError {
+                    nth, path, code, ..
+                } => {
                     if nth.is_none() && path.is_none() {
                         return Err(format!("fault[{i}]: tftp-error needs `nth` or `path`"));
                     }
@@ -421,6 +423,9 @@ mod tests {
             .resolve(&Common::default())
             .unwrap_err()
             .contains("percent"));
-        assert!(toml::from_str::<InProcessConfig>("[[fault]]\nkind = \"drop\"\npackets = \"dhcp\"\npercent = 1\nbogus = 2\n").is_err());
+        assert!(toml::from_str::<InProcessConfig>(
+            "[[fault]]\nkind = \"drop\"\npackets = \"dhcp\"\npercent = 1\nbogus = 2\n"
+        )
+        .is_err());
     }
 }

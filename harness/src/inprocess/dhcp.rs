@@ -125,8 +125,10 @@ impl DhcpServer {
             return None;
         }
         if b.silent_after_acks.is_some_and(|n| self.acks >= n) {
-            self.log
-                .line(format!("dhcp: silent after {} ACK(s): no answer", self.acks));
+            self.log.line(format!(
+                "dhcp: silent after {} ACK(s): no answer",
+                self.acks
+            ));
             return None;
         }
         let (kind, reply) = match mt {
@@ -435,7 +437,9 @@ mod tests {
     #[test]
     fn silent_and_silent_after_acks_and_delay() {
         let mut s = DhcpServer::new(&cfg("dhcp.silent = true"), EventLog::discard());
-        assert!(s.handle(&request(MessageType::Discover, None, true)).is_none());
+        assert!(s
+            .handle(&request(MessageType::Discover, None, true))
+            .is_none());
 
         let mut s = DhcpServer::new(
             &cfg("dhcp.silent_after_acks = 1\ndhcp.delay_ms = 250"),
@@ -446,8 +450,12 @@ mod tests {
             .expect("offer");
         assert_eq!(offer.delay, Duration::from_millis(250));
         let lease = Some(Ipv4Addr::new(10, 0, 2, 15));
-        assert!(s.handle(&request(MessageType::Request, lease, true)).is_some());
-        assert!(s.handle(&request(MessageType::Discover, None, true)).is_none());
+        assert!(s
+            .handle(&request(MessageType::Request, lease, true))
+            .is_some());
+        assert!(s
+            .handle(&request(MessageType::Discover, None, true))
+            .is_none());
     }
 
     #[test]
@@ -456,10 +464,16 @@ mod tests {
             &cfg("require_arch = 0x1f\ndhcp.ignore_discovers = [1]"),
             EventLog::discard(),
         );
-        assert!(s.handle(&request(MessageType::Discover, None, false)).is_none());
+        assert!(s
+            .handle(&request(MessageType::Discover, None, false))
+            .is_none());
         // First DISCOVER with the right arch is #1: ignored; #2 answered.
-        assert!(s.handle(&request(MessageType::Discover, None, true)).is_none());
-        assert!(s.handle(&request(MessageType::Discover, None, true)).is_some());
+        assert!(s
+            .handle(&request(MessageType::Discover, None, true))
+            .is_none());
+        assert!(s
+            .handle(&request(MessageType::Discover, None, true))
+            .is_some());
     }
 
     #[test]

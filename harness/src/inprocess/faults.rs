@@ -160,7 +160,12 @@ mod tests {
     fn rates_are_roughly_the_percentages() {
         let v = run(1);
         let drops = v.iter().step_by(2).filter(|a| a.drop).count();
-        let dups = v.iter().skip(1).step_by(2).filter(|a| a.duplicates > 0).count();
+        let dups = v
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|a| a.duplicates > 0)
+            .count();
         assert!((60..=140).contains(&drops), "{drops} drops of 1000");
         assert!((420..=580).contains(&dups), "{dups} duplicates of 1000");
         // Kinds without a rule are never touched.

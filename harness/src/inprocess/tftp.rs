@@ -182,7 +182,10 @@ impl SandboxHandler {
                 Refusal::NotFound => packet::Error::FileNotFound,
                 Refusal::Unsafe | Refusal::Escapes => packet::Error::PermissionDenied,
             };
-            (format!("request #{n} {who} RRQ {shown:?}: refused ({r:?})"), err)
+            (
+                format!("request #{n} {who} RRQ {shown:?}: refused ({r:?})"),
+                err,
+            )
         })?;
         let mut data = std::fs::read(&real).map_err(|e| {
             (

@@ -1,0 +1,143 @@
+//! The `inprocess` network mode: the harness owns the guest's wire. QEMU
+//! joins a virtual Ethernet segment through `-netdev dgram` over two UNIX
+//! sockets in a short temporary directory (no root, no tap); the harness
+//! end ([`segment`]) answers ARP for its addresses, serves DHCP/BOOTP
+//! ([`dhcp`], dhcproto) with every PXELINUX option and misbehaviour a
+//! scenario asks for, relays TFTP ([`relay`]) to a real async-tftp server
+//! on loopback ([`tftp`]) that serves the run's tree read-only and
+//! sandboxed, injects seeded faults ([`faults`]) and writes `network.pcap`,
+//! `tftp.log` and `dhcp.log` into the artifact directory. Settings come from
+//! the scenario ([`config`]). Everything it starts is owned by the guard of
+//! [`NetAttachment`] and stops when the run drops it; it never touches
+//! consoles, QEMU processes or scenario steps.
+
+pub mod config;
+pub mod dhcp;
+pub mod faults;
+pub mod log;
+pub mod pcap;
+pub mod relay;
+pub mod segment;
+pub mod tftp;
+pub mod wire;
+
+use crate::network::{nic_device, qemu_opt_value, NetAttachment, NetContext, Network};
+use crate::HarnessError;
+use config::Resolved;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use config::InProcessConfig;
+
+/// The in-process network of one scenario.
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    /// Settings with every default filled in.
+    pub config: Resolved,
+}
+
+/// Keeps the segment task (and through it the TFTP server, relay sockets
+/// and timers) and the socket directory alive; dropping it aborts them all.
+struct Guard {
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl InProcess {
+    /// The network for `config`, whose defaults `resolve` filled in.
+    pub fn new(config: Resolved) -> InProcess {
+        InProcess { config }
+    }
+}
+
+impl Network for InProcess {
+    fn mode(&self) -> &'static str {
+        "inprocess"
+    }
+
+    fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
+        let start = std::time::Instant::now();
+        let io = |what: &'static str, path: &std::path::Path, e: std::io::Error| {
+            HarnessError::io(what, path, e)
+        };
+        // sun_path holds 108 bytes: keep the sockets in a short /tmp dir.
+        let dir = tempfile::Builder::new()
+            .prefix("nbh-net-")
+            .tempdir_in("/tmp")
+            .map_err(|e| io("creating the socket directory in", "/tmp".as_ref(), e))?;
+        let ours = dir.path().join("h.sock");
+        let qemu_end = dir.path().join("q.sock");
+        let sock = tokio::net::UnixDatagram::bind(&ours)
+            .map_err(|e| io("binding the segment socket", &ours, e))?;
+
+        let pcap_path = ctx.artifacts.join("network.pcap");
+        let capture =
+            pcap::Capture::create(&pcap_path).map_err(|e| io("creating", &pcap_path, e))?;
+        let tftp_log_path = ctx.artifacts.join("tftp.log");
+        let tftp_log = log::EventLog::create(&tftp_log_path, start)
+            .map_err(|e| io("creating", &tftp_log_path, e))?;
+        let dhcp_log_path = ctx.artifacts.join("dhcp.log");
+        let dhcp_log = log::EventLog::create(&dhcp_log_path, start)
+            .map_err(|e| io("creating", &dhcp_log_path, e))?;
+        dhcp_log.line(format!("segment: {:?}", self.config));
+
+        let names = Arc::new(Mutex::new(HashMap::new()));
+        let handler = tftp::SandboxHandler::new(
+            ctx.tftp_root,
+            tftp::TftpFaults::from_faults(&self.config.faults),
+            tftp_log.clone(),
+            Arc::clone(&names),
+        )
+        .map_err(|e| io("opening the TFTP root", ctx.tftp_root, e))?;
+        // build() only binds a socket: run it to completion here.
+        let service = futures_lite::future::block_on(tftp::start(
+            handler,
+            self.config.tftp_timeout,
+            self.config.tftp_max_blksize,
+            tftp_log.clone(),
+        ))
+        .map_err(|m| HarnessError::Tool {
+            tool: "async-tftp",
+            message: m,
+        })?;
+        tftp_log.line(format!(
+            "tftp: server on {} for {} (addresses {:?})",
+            service.addr,
+            ctx.tftp_root.display(),
+            self.config.tftp_on
+        ));
+        let seg = segment::Segment::new(segment::SegmentParts {
+            cfg: self.config.clone(),
+            sock,
+            qemu_path: qemu_end.clone(),
+            tftp_addr: service.addr,
+            tftp_serve: service.serve,
+            names,
+            capture,
+            dhcp_log,
+            tftp_log,
+        });
+        let task = tokio::spawn(seg.run());
+        let netdev = format!(
+            "dgram,id=n0,local.type=unix,local.path={},remote.type=unix,remote.path={}",
+            qemu_opt_value(&qemu_end.display().to_string()),
+            qemu_opt_value(&ours.display().to_string())
+        );
+        Ok(NetAttachment {
+            qemu_args: vec![
+                "-netdev".into(),
+                netdev,
+                "-device".into(),
+                nic_device("n0", ctx.mac),
+            ],
+            pcap: Some(pcap_path),
+            guard: Some(Box::new(Guard { task, _dir: dir })),
+        })
+    }
+}
