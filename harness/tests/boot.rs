@@ -41,7 +41,6 @@ fn trial(path: std::path::PathBuf, harness: Arc<OnceLock<Result<Harness, String>
                     .map(|_| ())
                     .map_err(|f| Failed::from(f.to_string()))
             })
-            .with_kind("boot")
             .with_ignored_flag(slow)
         }
     }
