@@ -63,14 +63,14 @@ pub fn source_file(
 }
 
 /// Places `from` at `to`: a hard link when possible (same file system),
-/// else a copy.
+/// else an absolute symlink (QEMU's TFTP server follows symlinks).
 fn place(from: &Path, to: &Path) -> Result<(), HarnessError> {
     if std::fs::hard_link(from, to).is_ok() {
         return Ok(());
     }
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| HarnessError::io("copying into the TFTP tree", to, e))
+    let abs = std::fs::canonicalize(from).map_err(|e| HarnessError::io("resolving", from, e))?;
+    std::os::unix::fs::symlink(&abs, to)
+        .map_err(|e| HarnessError::io("linking into the TFTP tree", to, e))
 }
 
 /// Writes the scenario's TFTP tree under `dir.tftp_root()` and its listing

@@ -230,7 +230,11 @@ async fn boot(a: BootArgs) -> Result<i32> {
     }
     let net = Slirp {
         bootfile: Some(a.bootfile.clone()),
-        pcap: a.artifacts.is_some(),
+        pcap: if a.artifacts.is_some() {
+            netboot_harness::network::PcapMode::from_env()
+        } else {
+            netboot_harness::network::PcapMode::Off
+        },
         ..Slirp::default()
     };
     let att = net.attach(&NetContext {

@@ -51,7 +51,35 @@ pub struct Slirp {
     /// First address handed out by DHCP (`dhcpstart=`).
     pub dhcpstart: Option<String>,
     /// Record a pcap of the guest's traffic (`filter-dump`).
-    pub pcap: bool,
+    pub pcap: PcapMode,
+}
+
+/// Bytes kept per packet in [`PcapMode::Headers`]: Ethernet, IP, UDP and
+/// TFTP headers plus the start of a DHCP message.
+pub const HEADER_SNAPLEN: u32 = 160;
+
+/// How much of the guest's traffic goes to `net.pcap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PcapMode {
+    /// No capture.
+    Off,
+    /// The first [`HEADER_SNAPLEN`] bytes of every packet (the default: a
+    /// full capture of a kernel download is ~16 MB).
+    #[default]
+    Headers,
+    /// Whole packets.
+    Full,
+}
+
+impl PcapMode {
+    /// From `NETBOOT_PCAP`: `off`/`0`, `full`, anything else = headers.
+    pub fn from_env() -> PcapMode {
+        match std::env::var("NETBOOT_PCAP").as_deref() {
+            Ok("off") | Ok("0") | Ok("no") => PcapMode::Off,
+            Ok("full") => PcapMode::Full,
+            _ => PcapMode::Headers,
+        }
+    }
 }
 
 /// Escapes a value for QEMU's comma-separated option syntax.
@@ -94,13 +122,17 @@ impl Network for Slirp {
             "-device".to_string(),
             nic_device("n0", ctx.mac),
         ];
-        let pcap = self.pcap.then(|| ctx.artifacts.join("net.pcap"));
+        let pcap = (self.pcap != PcapMode::Off).then(|| ctx.artifacts.join("net.pcap"));
         if let Some(p) = &pcap {
-            args.push("-object".into());
-            args.push(format!(
+            let mut obj = format!(
                 "filter-dump,id=dump0,netdev=n0,file={}",
                 qemu_opt_value(&p.display().to_string())
-            ));
+            );
+            if self.pcap == PcapMode::Headers {
+                obj.push_str(&format!(",maxlen={HEADER_SNAPLEN}"));
+            }
+            args.push("-object".into());
+            args.push(obj);
         }
         Ok(NetAttachment {
             qemu_args: args,

@@ -167,9 +167,22 @@ impl Default for MachineSpec {
     }
 }
 
-/// Builds the QEMU argument list (without the binary) for `spec`, with the
-/// console and QMP sockets at `console_sock` and `qmp_sock`.
-pub fn build_args(spec: &MachineSpec, console_sock: &Path, qmp_sock: &Path) -> Vec<OsString> {
+/// How the console (and QMP) are wired.
+#[derive(Debug, Clone, Copy)]
+pub enum Wiring<'a> {
+    /// Console and QMP on UNIX sockets the harness listens on.
+    Sockets {
+        /// Console socket.
+        console: &'a Path,
+        /// QMP socket.
+        qmp: &'a Path,
+    },
+    /// Console on QEMU's stdio, no QMP: for running a saved command line by hand.
+    Terminal,
+}
+
+/// Builds the QEMU argument list (without the binary) for `spec`.
+pub fn build_args(spec: &MachineSpec, wiring: Wiring<'_>) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(OsString::from(s));
     for s in [
@@ -187,20 +200,27 @@ pub fn build_args(spec: &MachineSpec, console_sock: &Path, qmp_sock: &Path) -> V
     }
     push("-m");
     push(&spec.memory_mb.to_string());
-    push("-chardev");
-    push(&format!(
-        "socket,id=con,path={},server=off",
-        console_sock.display()
-    ));
-    push("-device");
-    push("sclpconsole,chardev=con");
-    push("-chardev");
-    push(&format!(
-        "socket,id=qmp,path={},server=off",
-        qmp_sock.display()
-    ));
-    push("-mon");
-    push("chardev=qmp,mode=control");
+    match wiring {
+        Wiring::Sockets { console, qmp } => {
+            push("-chardev");
+            push(&format!(
+                "socket,id=con,path={},server=off",
+                console.display()
+            ));
+            push("-device");
+            push("sclpconsole,chardev=con");
+            push("-chardev");
+            push(&format!("socket,id=qmp,path={},server=off", qmp.display()));
+            push("-mon");
+            push("chardev=qmp,mode=control");
+        }
+        Wiring::Terminal => {
+            push("-chardev");
+            push("stdio,id=con");
+            push("-device");
+            push("sclpconsole,chardev=con");
+        }
+    }
     if let Some(u) = &spec.uuid {
         push("-uuid");
         push(u);
@@ -298,11 +318,22 @@ impl Machine {
             .map_err(|e| HarnessError::io("binding console socket", &con_path, e))?;
         let qmp_listener = UnixListener::bind(&qmp_path)
             .map_err(|e| HarnessError::io("binding QMP socket", &qmp_path, e))?;
-        let args = build_args(spec, &con_path, &qmp_path);
-        let command_line =
-            shell_quote(std::iter::once(qemu.path.clone().into_os_string()).chain(args.clone()));
+        let args = build_args(
+            spec,
+            Wiring::Sockets {
+                console: &con_path,
+                qmp: &qmp_path,
+            },
+        );
+        let binary = || std::iter::once(qemu.path.clone().into_os_string());
+        let command_line = shell_quote(binary().chain(args.clone()));
         if let Some(p) = &logs.cmdline {
-            let script = format!("#!/bin/sh\n# QEMU command line used by netboot-harness (sockets are temporary: the harness listened on them)\n{command_line}\n");
+            let by_hand = shell_quote(binary().chain(build_args(spec, Wiring::Terminal)));
+            let script = format!(
+                "#!/bin/sh\n# Re-runs this boot with the console on your terminal (Ctrl-A x quits).\n\
+                 # netboot-harness ran it with the console and QMP on its own (temporary) sockets:\n\
+                 # {command_line}\n{by_hand}\n"
+            );
             std::fs::write(p, script).map_err(|e| HarnessError::io("writing", p, e))?;
         }
         let (stdout, stderr) = match &logs.qemu_output {

@@ -200,7 +200,7 @@ fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
             tftp_server_name: tftp_server_name.clone(),
             net: net.clone(),
             dhcpstart: dhcpstart.clone(),
-            pcap: true,
+            pcap: crate::network::PcapMode::from_env(),
         }),
     }
 }
