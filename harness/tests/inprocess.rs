@@ -367,3 +367,84 @@ fn firmware_dhcp_and_tftp_through_the_segment() {
             > 24
     );
 }
+
+/// The whole chain through the segment: the firmware's DHCP and TFTP of
+/// pxelinux.0, the first kernel's udhcpc, busybox tftp of the config, kernel
+/// and initrd, kexec into the target. Prints the timings.
+#[test]
+fn pxelinux_boots_the_target_through_the_segment() {
+    use netboot_harness::payload::{Params, Payloads};
+    use netboot_harness::qemu::{Machine, MachineLogs, MachineSpec, QemuBinary};
+    use netboot_harness::scenario::{self, Artifact};
+    let qemu = QemuBinary::find().expect("qemu-system-s390x (run ci/install-deps)");
+    let payloads = Payloads::new().expect("fixtures");
+    let params = Params {
+        pxelinux_kernel: scenario::DEFAULT_PXELINUX_KERNEL,
+        pxelinux_cmdline: s390_pxelinux::build::DEFAULT_CMDLINE,
+        target_kernel: scenario::DEFAULT_TARGET_KERNEL,
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().join("tftp");
+    std::fs::create_dir_all(root.join("pxelinux.cfg")).expect("mkdir");
+    for (name, a) in [
+        ("pxelinux.0", Artifact::Pxelinux),
+        ("vmlinuz", Artifact::TargetKernel),
+        ("initrd.gz", Artifact::TargetInitrd),
+    ] {
+        let p = payloads.get(&a, &params).expect("payload");
+        std::fs::copy(&p, root.join(name)).expect("copy");
+    }
+    std::fs::write(
+        root.join("pxelinux.cfg/default"),
+        "DEFAULT t\nLABEL t\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttysclp0 quiet panic=-1 picked=inproc\n",
+    )
+    .expect("config");
+    let cfg = InProcessConfig::default()
+        .resolve(&Common {
+            bootfile: Some("pxelinux.0"),
+            ..Common::default()
+        })
+        .expect("config");
+    let rt = runtime();
+    let (text, elapsed) = rt.block_on(async {
+        let att = InProcess::new(cfg)
+            .attach(&NetContext {
+                tftp_root: &root,
+                mac: None,
+                artifacts: dir.path(),
+            })
+            .expect("attach");
+        let spec = MachineSpec {
+            net_args: att.qemu_args.clone(),
+            ..MachineSpec::default()
+        };
+        let logs = MachineLogs {
+            console: Some(dir.path().join("console.log")),
+            qemu_output: Some(dir.path().join("qemu.log")),
+            qmp: None,
+            cmdline: None,
+        };
+        let t0 = std::time::Instant::now();
+        let mut m = Machine::launch(&qemu, &spec, &logs).await.expect("launch");
+        let re = regex::bytes::Regex::new("TARGET-UP cmdline=.*picked=inproc").expect("regex");
+        let deadline = tokio::time::Instant::now() + netboot_harness::scaled(300.0);
+        let r = m.console.expect(&re, deadline, &[]).await;
+        let elapsed = t0.elapsed();
+        let _ = m.shutdown().await;
+        drop(att);
+        let text = m.console.text();
+        assert!(r.is_ok(), "no TARGET-UP:\n{}", m.console.tail(60));
+        (text, elapsed)
+    });
+    drop(rt);
+    assert!(
+        text.contains("S390-PXELINUX: lease iface=eth0 ip=10.0.2.15"),
+        "{text}"
+    );
+    let tlog = std::fs::read_to_string(dir.path().join("tftp.log")).expect("tftp.log");
+    eprintln!(
+        "boot through the segment: TARGET-UP after {:.1} s\n{tlog}",
+        elapsed.as_secs_f64()
+    );
+    assert!(tlog.contains("\"vmlinuz\": complete"), "{tlog}");
+}
