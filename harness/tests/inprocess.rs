@@ -103,13 +103,25 @@ fn tree() -> (tempfile::TempDir, tempfile::TempDir) {
 }
 
 async fn server(root: &Path, faults: TftpFaults, log: EventLog) -> SocketAddr {
-    let h = SandboxHandler::new(
+    server_trusting(root, None, faults, log).await
+}
+
+async fn server_trusting(
+    root: &Path,
+    trusted: Option<&Path>,
+    faults: TftpFaults,
+    log: EventLog,
+) -> SocketAddr {
+    let mut h = SandboxHandler::new(
         root,
         faults,
         log.clone(),
         Arc::new(Mutex::new(HashMap::new())),
     )
     .expect("handler");
+    if let Some(t) = trusted {
+        h = h.trust(t);
+    }
     let svc = tftp::start(h, Duration::from_millis(500), 1468, log)
         .await
         .expect("server");
@@ -194,6 +206,36 @@ fn tftp_refuses_escapes_absolute_paths_and_writes() {
     assert!(log.contains("WRQ \"a.txt\": refused"), "{log}");
     assert!(log.contains("\"leak\": refused (Escapes)"), "{log}");
     assert!(log.contains("\"../x\": refused (Unsafe)"), "{log}");
+}
+
+#[test]
+fn tftp_follows_symlinks_into_a_trusted_dir_only() {
+    let (root, out) = tree();
+    let cache = tempfile::tempdir().expect("cache");
+    std::fs::write(cache.path().join("payload"), b"cached").expect("write");
+    std::os::unix::fs::symlink(cache.path().join("payload"), root.path().join("p"))
+        .expect("symlink");
+    let _ = &out;
+    runtime().block_on(async {
+        let addr = server_trusting(
+            root.path(),
+            Some(cache.path()),
+            TftpFaults::default(),
+            EventLog::discard(),
+        )
+        .await;
+        assert_eq!(
+            tftp_get(addr, 1, "p", &[]).await,
+            Got::File {
+                data: b"cached".to_vec(),
+                oack: vec![]
+            }
+        );
+        assert!(matches!(
+            tftp_get(addr, 1, "leak", &[]).await,
+            Got::Error(2, _)
+        ));
+    });
 }
 
 #[test]

@@ -94,7 +94,8 @@ impl Network for InProcess {
             tftp_log.clone(),
             Arc::clone(&names),
         )
-        .map_err(|e| io("opening the TFTP root", ctx.tftp_root, e))?;
+        .map_err(|e| io("opening the TFTP root", ctx.tftp_root, e))?
+        .trust(&crate::payload::target_dir().join("boot-payloads"));
         // build() only binds a socket: run it to completion here.
         let service = futures_lite::future::block_on(tftp::start(
             handler,
