@@ -261,9 +261,11 @@ fn tftp_faults_error_on_nth_request_and_truncate() {
     )
     .expect("config");
     runtime().block_on(async {
+        let mut zeros = std::collections::BTreeMap::new();
+        zeros.insert("gen/zeros".to_string(), 70_000u64);
         let addr = server(
             root.path(),
-            TftpFaults::from_faults(&cfg.faults),
+            TftpFaults::from_faults(&cfg.faults).with_zero_files(&zeros),
             EventLog::discard(),
         )
         .await;
@@ -281,6 +283,13 @@ fn tftp_faults_error_on_nth_request_and_truncate() {
         ));
         match tftp_get(addr, 1, "sub/b.bin", &[]).await {
             Got::File { data, .. } => assert_eq!(data.len(), 1000),
+            other => panic!("{other:?}"),
+        }
+        match tftp_get(addr, 1, "gen/zeros", &[("blksize", "1468")]).await {
+            Got::File { data, .. } => {
+                assert_eq!(data.len(), 70_000);
+                assert!(data.iter().all(|b| *b == 0));
+            }
             other => panic!("{other:?}"),
         }
     });

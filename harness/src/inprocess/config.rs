@@ -66,6 +66,11 @@ pub struct InProcessConfig {
     /// 64 bytes of each, to keep a 60 MB transfer's capture small).
     #[serde(default)]
     pub pcap_full_data: bool,
+    /// Files served by the TFTP server without existing on disk: path →
+    /// size in bytes, all zeros (e.g. a 60 MB initrd part; the kernel skips
+    /// zeros between initramfs archives).
+    #[serde(default)]
+    pub zero_files: std::collections::BTreeMap<String, u64>,
 }
 
 /// How the DHCP server misbehaves. Counters are 1-based and count the
@@ -216,6 +221,8 @@ pub struct Resolved {
     pub faults: Vec<Fault>,
     /// Capture DATA payloads in full.
     pub pcap_full_data: bool,
+    /// Generated all-zero files.
+    pub zero_files: std::collections::BTreeMap<String, u64>,
 }
 
 fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
@@ -352,6 +359,11 @@ impl InProcessConfig {
             seed: self.seed.unwrap_or(1),
             faults: self.faults.clone(),
             pcap_full_data: self.pcap_full_data,
+            zero_files: self
+                .zero_files
+                .iter()
+                .map(|(k, v)| (k.trim_start_matches('/').to_string(), *v))
+                .collect(),
         })
     }
 }

@@ -90,7 +90,8 @@ impl Network for InProcess {
         let names = Arc::new(Mutex::new(HashMap::new()));
         let handler = tftp::SandboxHandler::new(
             ctx.tftp_root,
-            tftp::TftpFaults::from_faults(&self.config.faults),
+            tftp::TftpFaults::from_faults(&self.config.faults)
+                .with_zero_files(&self.config.zero_files),
             tftp_log.clone(),
             Arc::clone(&names),
         )

@@ -22,6 +22,7 @@ use std::time::Duration;
 pub struct TftpFaults {
     errors: Vec<ErrorFault>,
     truncate: Vec<(String, u64)>,
+    zero_files: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +58,12 @@ impl TftpFaults {
         }
         t
     }
+
+    /// Adds generated all-zero files (path → size).
+    pub fn with_zero_files(mut self, files: &std::collections::BTreeMap<String, u64>) -> Self {
+        self.zero_files = files.clone();
+        self
+    }
 }
 
 fn tftp_error(code: u16, message: &str) -> packet::Error {
@@ -71,6 +78,9 @@ fn tftp_error(code: u16, message: &str) -> packet::Error {
         _ => packet::Error::Msg(message.to_string()),
     }
 }
+
+/// What the handler serves a file from.
+pub type Reader = Box<dyn futures_lite::AsyncRead + Unpin + Send>;
 
 /// The read-only, sandboxed handler.
 pub struct SandboxHandler {
@@ -164,7 +174,7 @@ impl SandboxHandler {
         &mut self,
         client: &SocketAddr,
         path: &Path,
-    ) -> Result<(Vec<u8>, u64), (String, packet::Error)> {
+    ) -> Result<(Reader, u64), (String, packet::Error)> {
         self.requests += 1;
         let n = self.requests;
         let shown = path.to_string_lossy().into_owned();
@@ -188,6 +198,19 @@ impl SandboxHandler {
                     tftp_error(e.code, &e.message),
                 ));
             }
+        }
+        if let Some(size) = self.faults.zero_files.get(&shown).copied() {
+            let size = self
+                .faults
+                .truncate
+                .iter()
+                .find(|(p, _)| *p == shown)
+                .map_or(size, |(_, keep)| size.min(*keep));
+            self.log.line(format!(
+                "tftp: request #{n} {who} RRQ {shown:?}: serving {size} generated zero bytes"
+            ));
+            let r = futures_lite::AsyncReadExt::take(futures_lite::io::repeat(0), size);
+            return Ok((Box::new(r), size));
         }
         let real = self.resolve(path).map_err(|r| {
             let err = match r {
@@ -218,12 +241,12 @@ impl SandboxHandler {
         self.log.line(format!(
             "tftp: request #{n} {who} RRQ {shown:?}: serving {size} bytes{note}"
         ));
-        Ok((data, size))
+        Ok((Box::new(futures_lite::io::Cursor::new(data)), size))
     }
 }
 
 impl Handler for SandboxHandler {
-    type Reader = futures_lite::io::Cursor<Vec<u8>>;
+    type Reader = Reader;
     type Writer = futures_lite::io::Sink;
 
     async fn read_req_open(
@@ -232,7 +255,7 @@ impl Handler for SandboxHandler {
         path: &Path,
     ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
         match self.open(client, path) {
-            Ok((data, size)) => Ok((futures_lite::io::Cursor::new(data), Some(size))),
+            Ok((reader, size)) => Ok((reader, Some(size))),
             Err((msg, err)) => {
                 self.log.line(format!("tftp: {msg}"));
                 Err(err)
