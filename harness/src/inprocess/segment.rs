@@ -141,7 +141,7 @@ impl Segment {
                     Event::Send(f) => self.put(f).await,
                     Event::Inbound(f) => self.inbound(f, false).await,
                     Event::FromServer { guest, via, from, payload } => {
-                        self.from_server(guest, via, from, payload).await
+                        self.server_datagram(guest, via, from, payload).await
                     }
                 },
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
@@ -451,7 +451,7 @@ impl Segment {
         self.flows.insert(guest, flow);
     }
 
-    async fn from_server(
+    async fn server_datagram(
         &mut self,
         guest: (Ipv4Addr, u16),
         via: SocketAddr,
