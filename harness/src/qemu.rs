@@ -150,6 +150,10 @@ pub struct MachineSpec {
     pub disks: Vec<PathBuf>,
     /// Direct kernel boot instead of firmware netboot.
     pub direct: Option<DirectBoot>,
+    /// TCG translation-buffer size in MiB (`-accel tcg,tb-size=N`); None
+    /// leaves QEMU's default. A small buffer works around the 6.1 target
+    /// kernel's post-kexec stall under TCG (see ARCHITECTURE.md).
+    pub tcg_tb_size_mb: Option<u32>,
     /// Extra arguments appended verbatim.
     pub extra: Vec<String>,
 }
@@ -162,6 +166,7 @@ impl Default for MachineSpec {
             net_args: Vec::new(),
             disks: Vec::new(),
             direct: None,
+            tcg_tb_size_mb: None,
             extra: Vec::new(),
         }
     }
@@ -200,6 +205,10 @@ pub fn build_args(spec: &MachineSpec, wiring: Wiring<'_>) -> Vec<OsString> {
     }
     push("-m");
     push(&spec.memory_mb.to_string());
+    if let Some(tb) = spec.tcg_tb_size_mb {
+        push("-accel");
+        push(&format!("tcg,tb-size={tb}"));
+    }
     match wiring {
         Wiring::Sockets { console, qmp } => {
             push("-chardev");

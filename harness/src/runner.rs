@@ -34,9 +34,10 @@ pub const BUILTIN_FORBIDDEN: &[(&str, &str)] = &[
 /// Named boot phases, reported by `netboot-harness run`: (name, marker, use
 /// the last occurrence instead of the first).
 pub const PHASES: &[(&str, &str, bool)] = &[
+    ("firmware started", r"Network boot starting|LOADPARM", false),
     (
-        "firmware loaded",
-        r"Network boot starting|s390-ccw|Linux version",
+        "pxelinux.0 loaded",
+        r"Network loading done|TFTP: Received",
         false,
     ),
     ("first kernel at /init", r"S390-PXELINUX: init", false),
@@ -232,6 +233,7 @@ pub async fn run(
     let mut spec = MachineSpec {
         memory_mb: scenario.memory_mb,
         uuid: scenario.uuid.clone(),
+        tcg_tb_size_mb: scenario.tb_size_mb,
         ..MachineSpec::default()
     };
     for (i, d) in scenario.disks.iter().enumerate() {

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_STEP_TIMEOUT: f64 = 60.0;
 /// Default whole-scenario timeout in seconds (before scaling).
 pub const DEFAULT_TOTAL_TIMEOUT: f64 = 300.0;
+/// TCG translation-buffer size (MiB) used for 6.1 target kernels: without
+/// it the 6.1 kernel stalls 45-90 s after kexec under TCG (ARCHITECTURE.md).
+pub const TB_SIZE_FOR_6_1: u32 = 32;
 /// Kernel id pxelinux.0 is built with unless the scenario says otherwise.
 pub const DEFAULT_PXELINUX_KERNEL: &str = s390_pxelinux::build::DEFAULT_LOADER_KERNEL;
 /// Kernel id the target kernel comes from unless the scenario says otherwise.
@@ -159,6 +162,8 @@ pub struct Scenario {
     pub uuid: Option<String>,
     /// Guest memory in MiB.
     pub memory_mb: u32,
+    /// TCG translation-buffer size in MiB; None = QEMU's default.
+    pub tb_size_mb: Option<u32>,
     /// Network (None: no NIC).
     pub network: Option<NetworkMode>,
     /// Direct kernel boot instead of netboot.
@@ -217,6 +222,7 @@ struct RawMachine {
     mac: Option<String>,
     uuid: Option<String>,
     memory: Option<u32>,
+    tb_size: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +266,17 @@ struct RawStep {
     expect: String,
     timeout: Option<f64>,
     send: Option<String>,
+}
+
+/// TCG translation-buffer size to use: `machine.tb_size` if set (0 = QEMU's
+/// default), else [`TB_SIZE_FOR_6_1`] for a 6.1 target kernel.
+fn tb_size_mb(configured: Option<u32>, target: Option<&str>) -> Option<u32> {
+    match configured {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None if target == Some("6.1") => Some(TB_SIZE_FOR_6_1),
+        None => None,
+    }
 }
 
 fn valid_mac(m: &str) -> bool {
@@ -443,6 +460,7 @@ impl Scenario {
                     .map_err(|e| err(format!("forbid {}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let tb_size_mb = tb_size_mb(raw.machine.tb_size, raw.kernels.target.as_deref());
         Ok(Scenario {
             name,
             path: path.to_path_buf(),
@@ -463,6 +481,7 @@ impl Scenario {
             mac: raw.machine.mac,
             uuid: raw.machine.uuid,
             memory_mb: raw.machine.memory.unwrap_or(512),
+            tb_size_mb,
             network,
             direct,
             tftp,
