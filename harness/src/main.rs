@@ -120,7 +120,10 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
     let scenarios = files
         .iter()
         .map(|f| Scenario::load(f))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .flat_map(Scenario::variants)
+        .collect::<Vec<_>>();
     let h = Harness::new()?;
     let mut failed = Vec::new();
     for sc in &scenarios {

@@ -203,6 +203,9 @@ fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
             dhcpstart: dhcpstart.clone(),
             pcap: crate::network::PcapMode::from_env(),
         }),
+        NetworkMode::InProcess(cfg) => {
+            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()))
+        }
     }
 }
 

@@ -100,7 +100,7 @@ pub enum Source {
 }
 
 /// Network settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NetworkMode {
     /// QEMU user networking.
     Slirp {
@@ -113,6 +113,19 @@ pub enum NetworkMode {
         /// First DHCP address.
         dhcpstart: Option<String>,
     },
+    /// The harness's own DHCP/TFTP on a virtual segment
+    /// ([`crate::inprocess`]), settings resolved.
+    InProcess(Box<crate::inprocess::config::Resolved>),
+}
+
+impl NetworkMode {
+    /// The mode's name as written in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NetworkMode::Slirp { .. } => "slirp",
+            NetworkMode::InProcess(_) => "inprocess",
+        }
+    }
 }
 
 /// One expected console step.
@@ -166,6 +179,9 @@ pub struct Scenario {
     pub tb_size_mb: Option<u32>,
     /// Network (None: no NIC).
     pub network: Option<NetworkMode>,
+    /// More network modes the same scenario runs in (`mode = [..]`); see
+    /// [`Scenario::variants`].
+    pub other_networks: Vec<NetworkMode>,
     /// Direct kernel boot instead of netboot.
     pub direct: Option<Direct>,
     /// TFTP tree: relative path → content.
@@ -228,11 +244,20 @@ struct RawMachine {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
-    mode: String,
+    mode: RawModes,
     bootfile: Option<String>,
     tftp_server_name: Option<String>,
     net: Option<String>,
     dhcpstart: Option<String>,
+    inprocess: Option<crate::inprocess::InProcessConfig>,
+}
+
+/// `mode = "slirp"` or `mode = ["slirp", "inprocess"]` (one run per mode).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawModes {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -377,22 +402,62 @@ impl Scenario {
                 )));
             }
         }
-        let network = match raw.network {
-            None => None,
-            Some(n) => match n.mode.as_str() {
-                "slirp" => Some(NetworkMode::Slirp {
-                    bootfile: n.bootfile.unwrap_or_else(|| "pxelinux.0".into()),
-                    tftp_server_name: n.tftp_server_name,
-                    net: n.net,
-                    dhcpstart: n.dhcpstart,
-                }),
-                other => {
-                    return Err(err(format!(
-                        "network.mode {other:?}: unknown (supported: \"slirp\")"
-                    )))
+        let mut networks = Vec::new();
+        if let Some(n) = raw.network {
+            let modes = match n.mode {
+                RawModes::One(m) => vec![m],
+                RawModes::Many(v) => v,
+            };
+            if modes.is_empty() {
+                return Err(err("network.mode: an empty list".into()));
+            }
+            let bootfile = n.bootfile.unwrap_or_else(|| "pxelinux.0".into());
+            if n.inprocess.is_some() && !modes.iter().any(|m| m == "inprocess") {
+                return Err(err(
+                    "network.inprocess: only meaningful with mode \"inprocess\"".into(),
+                ));
+            }
+            for m in &modes {
+                let mode = match m.as_str() {
+                    "slirp" => NetworkMode::Slirp {
+                        bootfile: bootfile.clone(),
+                        tftp_server_name: n.tftp_server_name.clone(),
+                        net: n.net.clone(),
+                        dhcpstart: n.dhcpstart.clone(),
+                    },
+                    "inprocess" => {
+                        let common = crate::inprocess::config::Common {
+                            bootfile: Some(&bootfile),
+                            tftp_server_name: n.tftp_server_name.as_deref(),
+                            net: n.net.as_deref(),
+                            dhcpstart: n.dhcpstart.as_deref(),
+                        };
+                        let resolved = n
+                            .inprocess
+                            .clone()
+                            .unwrap_or_default()
+                            .resolve(&common)
+                            .map_err(|e| err(format!("network.inprocess: {e}")))?;
+                        NetworkMode::InProcess(Box::new(resolved))
+                    }
+                    other => {
+                        return Err(err(format!(
+                            "network.mode {other:?}: unknown (supported: \"slirp\", \"inprocess\")"
+                        )))
+                    }
+                };
+                if networks
+                    .iter()
+                    .any(|x: &NetworkMode| x.name() == mode.name())
+                {
+                    return Err(err(format!("network.mode: {m:?} listed twice")));
                 }
-            },
-        };
+                networks.push(mode);
+            }
+        }
+        let mut networks = networks.into_iter();
+        let network = networks.next();
+        let other_networks: Vec<NetworkMode> = networks.collect();
         let mut tftp = BTreeMap::new();
         for (p, s) in raw.tftp {
             if !valid_tftp_path(&p) {
@@ -483,6 +548,7 @@ impl Scenario {
             memory_mb: raw.machine.memory.unwrap_or(512),
             tb_size_mb,
             network,
+            other_networks,
             direct,
             tftp,
             disks,
@@ -494,6 +560,24 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// One scenario per network mode: this one (first mode, its own name)
+    /// followed by one per other mode, named `<name>.<mode>`.
+    pub fn variants(&self) -> Vec<Scenario> {
+        let mut v = vec![Scenario {
+            other_networks: Vec::new(),
+            ..self.clone()
+        }];
+        for n in &self.other_networks {
+            v.push(Scenario {
+                name: format!("{}.{}", self.name, n.name()),
+                network: Some(n.clone()),
+                other_networks: Vec::new(),
+                ..self.clone()
+            });
+        }
+        v
+    }
+
     /// The settings `@artifacts` are built with.
     pub fn payload_params(&self) -> crate::payload::Params<'_> {
         crate::payload::Params {

@@ -14,7 +14,7 @@ fn main() {
     let trials = match scenario::discover(&scenario::scenario_dirs()) {
         Ok(files) => files
             .into_iter()
-            .map(|path| trial(path, harness.clone()))
+            .flat_map(|path| trials(path, harness.clone()))
             .collect(),
         Err(e) => vec![Trial::test("discover-scenarios", move || {
             Err(Failed::from(e.to_string()))
@@ -23,25 +23,33 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn trial(path: std::path::PathBuf, harness: Arc<OnceLock<Result<Harness, String>>>) -> Trial {
+/// One trial per network mode of the scenario file (`mode = [..]`).
+fn trials(path: std::path::PathBuf, harness: Arc<OnceLock<Result<Harness, String>>>) -> Vec<Trial> {
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     match Scenario::load(&path) {
-        Err(e) => Trial::test(name, move || Err(Failed::from(e.to_string()))),
-        Ok(sc) => {
-            let slow = sc.slow;
-            Trial::test(name, move || {
-                let h = harness
-                    .get_or_init(|| Harness::new().map_err(|e| e.to_string()))
-                    .as_ref()
-                    .map_err(|e| Failed::from(e.clone()))?;
-                runner::run_blocking(h, &sc, &RunOptions::default())
-                    .map(|_| ())
-                    .map_err(|f| Failed::from(f.to_string()))
-            })
-            .with_ignored_flag(slow)
-        }
+        Err(e) => vec![Trial::test(name, move || Err(Failed::from(e.to_string())))],
+        Ok(sc) => sc
+            .variants()
+            .into_iter()
+            .map(|sc| trial(sc, harness.clone()))
+            .collect(),
     }
+}
+
+fn trial(sc: Scenario, harness: Arc<OnceLock<Result<Harness, String>>>) -> Trial {
+    let name = sc.name.clone();
+    let slow = sc.slow;
+    Trial::test(name, move || {
+        let h = harness
+            .get_or_init(|| Harness::new().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Failed::from(e.clone()))?;
+        runner::run_blocking(h, &sc, &RunOptions::default())
+            .map(|_| ())
+            .map_err(|f| Failed::from(f.to_string()))
+    })
+    .with_ignored_flag(slow)
 }
