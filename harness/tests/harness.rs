@@ -218,3 +218,26 @@ fn merge(base: &str, extra: &str) -> String {
         format!("{extra}{base}")
     }
 }
+
+#[test]
+fn readme_format_example_is_a_valid_scenario() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/README.md"
+    ))
+    .expect("scenarios/README.md");
+    let example = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```toml block in scenarios/README.md");
+    let sc = scenario("readme-example", example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.steps.len(), 4);
+    assert_eq!(sc.steps[1].send.as_deref(), Some("linux extra=1\n"));
+    assert_eq!(sc.tb_size_mb, Some(32));
+    assert!(sc.direct.is_some() && sc.network.is_some());
+    assert_eq!(
+        sc.tftp.get("notes.txt"),
+        Some(&Source::Text("@this is text, not an artifact".into()))
+    );
+}
