@@ -241,3 +241,52 @@ fn readme_format_example_is_a_valid_scenario() {
         Some(&Source::Text("@this is text, not an artifact".into()))
     );
 }
+
+#[test]
+fn failure_names_the_step_and_shows_the_console_when_qemu_exits_early() {
+    let f = run_expecting_failure(
+        "selftest-early-exit",
+        &direct_boot(
+            "",
+            "[[step]]\nexpect = '^TARGET-UP cmdline=.*selftest=1$'\n[[step]]\nexpect = 'NEVER-PRINTED'\n",
+        ),
+    );
+    let text = f.to_string();
+    assert!(
+        text.contains("step 2/2 expecting /NEVER-PRINTED/: QEMU exited early"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TARGET-UP cmdline="),
+        "no console tail in:\n{text}"
+    );
+    assert!(f.tail.lines().count() <= netboot_harness::runner::TAIL_LINES);
+    let dir = f.artifacts.expect("artifact directory");
+    for file in ["console.log", "qemu-cmdline.sh", "result.txt", "qmp.log"] {
+        assert!(
+            dir.join(file).is_file(),
+            "{file} missing in {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn forbidden_pattern_fails_at_once_with_the_line() {
+    let f = run_expecting_failure(
+        "selftest-forbidden",
+        &direct_boot(
+            "forbid = ['^TARGET-INITRDS']",
+            "[[step]]\nexpect = 'TARGET-DONE'\n",
+        ),
+    );
+    let text = f.to_string();
+    assert!(
+        text.contains("step 1/1 expecting /TARGET-DONE/: forbidden pattern /^TARGET-INITRDS/"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"TARGET-INITRDS target last=target\""),
+        "{text}"
+    );
+}

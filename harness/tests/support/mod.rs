@@ -82,3 +82,21 @@ mode = "slirp"
 [[step]]
 expect = "TARGET-UP"
 "#;
+
+/// Runs a scenario given as text (a direct boot of the target payloads is
+/// fast) and returns its failure; panics if it passed.
+pub fn run_expecting_failure(name: &str, text: &str) -> netboot_harness::runner::ScenarioFailure {
+    let sc = scenario(name, text).unwrap_or_else(|e| panic!("{e}"));
+    let h = netboot_harness::runner::Harness::new().unwrap_or_else(|e| panic!("{e}"));
+    match netboot_harness::runner::run_blocking(&h, &sc, &Default::default()) {
+        Ok(r) => panic!("scenario {name} passed unexpectedly: {r:?}"),
+        Err(f) => *f,
+    }
+}
+
+/// A direct boot of `@target-kernel` with `@target-initrd`, followed by `steps`.
+pub fn direct_boot(top: &str, steps: &str) -> String {
+    format!(
+        "description = \"self-test\"\n{top}\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd\"]\nappend = \"console=ttysclp0 quiet panic=-1 selftest=1\"\n{steps}"
+    )
+}
