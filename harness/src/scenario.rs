@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Default per-step timeout in seconds (before scaling).
-pub const DEFAULT_STEP_TIMEOUT: f64 = 60.0;
+pub const DEFAULT_STEP_TIMEOUT: f64 = 120.0;
 /// Default whole-scenario timeout in seconds (before scaling).
-pub const DEFAULT_TOTAL_TIMEOUT: f64 = 300.0;
+pub const DEFAULT_TOTAL_TIMEOUT: f64 = 420.0;
 /// TCG translation-buffer size (MiB) used for 6.1 target kernels: without
 /// it the 6.1 kernel stalls 45-90 s after kexec under TCG (ARCHITECTURE.md).
 pub const TB_SIZE_FOR_6_1: u32 = 32;
