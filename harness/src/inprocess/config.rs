@@ -94,6 +94,11 @@ pub struct DhcpBehaviour {
     /// Delay every reply by this many milliseconds.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Only delay once this many ACKs were sent (1: the firmware is answered
+    /// at once, the first kernel late; QEMU's firmware gives up on a DHCP
+    /// exchange whose replies come 1.5 s late).
+    #[serde(default)]
+    pub delay_after_acks: u32,
 }
 
 /// Which packets a probabilistic fault applies to.

@@ -37,6 +37,7 @@ pub struct DhcpServer {
     discovers: u32,
     requests: u32,
     acks: u32,
+    acks_before: u32,
 }
 
 fn mac_str(m: &[u8]) -> String {
@@ -55,6 +56,7 @@ impl DhcpServer {
             discovers: 0,
             requests: 0,
             acks: 0,
+            acks_before: 0,
         }
     }
 
@@ -119,6 +121,7 @@ impl DhcpServer {
                 return None;
             }
         }
+        self.acks_before = self.acks;
         let b = &self.cfg.dhcp;
         if b.silent {
             self.log.line("dhcp: silent: no answer");
@@ -181,6 +184,11 @@ impl DhcpServer {
                 return None;
             }
         };
+        let delay_ms = if self.acks_before >= b.delay_after_acks {
+            b.delay_ms
+        } else {
+            0
+        };
         let payload = match reply {
             Ok(p) => p,
             Err(e) => {
@@ -198,11 +206,11 @@ impl DhcpServer {
             self.cfg.opt209,
             self.cfg.opt210,
             self.cfg.opt211,
-            if b.delay_ms > 0 { format!(" after {} ms", b.delay_ms) } else { String::new() }
+            if b.delay_ms > 0 { format!(" after {delay_ms} ms") } else { String::new() }
         ));
         Some(Reply {
             payload,
-            delay: Duration::from_millis(b.delay_ms),
+            delay: Duration::from_millis(delay_ms),
             kind,
         })
     }
@@ -456,6 +464,21 @@ mod tests {
         assert!(s
             .handle(&request(MessageType::Discover, None, true))
             .is_none());
+
+        let mut s = DhcpServer::new(
+            &cfg("dhcp.delay_ms = 900\ndhcp.delay_after_acks = 1"),
+            EventLog::discard(),
+        );
+        let delays: Vec<u128> = [
+            request(MessageType::Discover, None, true),
+            request(MessageType::Request, lease, true),
+            request(MessageType::Discover, None, true),
+            request(MessageType::Request, lease, true),
+        ]
+        .iter()
+        .map(|r| s.handle(r).map_or(u128::MAX, |r| r.delay.as_millis()))
+        .collect();
+        assert_eq!(delays, [0, 0, 900, 900]);
     }
 
     #[test]
