@@ -290,3 +290,30 @@ fn forbidden_pattern_fails_at_once_with_the_line() {
         "{text}"
     );
 }
+
+#[test]
+fn boot_command_boots_a_user_tree_with_the_console_on_the_terminal() {
+    let tree = user_tree(
+        "PROMPT 1\nTIMEOUT 600\nDEFAULT one\n\
+         LABEL one\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttysclp0 quiet panic=-1 picked=one\n\
+         LABEL two\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttysclp0 quiet panic=-1 picked=two\n",
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netboot-harness"));
+    cmd.args(["boot", "--mac", "52:54:00:00:00:07", "--tftp-root"])
+        .arg(tree.path());
+    let mut session = Interactive::spawn(cmd, netboot_harness::scaled(300.0));
+    session.wait_for("try pxelinux.cfg/01-52-54-00-00-00-07 ... not found");
+    session.wait_for("boot: ");
+    session.type_line("two");
+    session.wait_for("TARGET-UP cmdline=console=ttysclp0 quiet panic=-1 picked=two\n");
+    let status = session.child.wait().expect("exit status");
+    assert!(
+        status.success(),
+        "boot exited with {status}; output:\n{}",
+        session.seen
+    );
+    assert!(
+        !tree.path().join("pxelinux.0").exists(),
+        "the user's tree was modified"
+    );
+}

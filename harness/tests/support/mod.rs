@@ -100,3 +100,90 @@ pub fn direct_boot(top: &str, steps: &str) -> String {
         "description = \"self-test\"\n{top}\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd\"]\nappend = \"console=ttysclp0 quiet panic=-1 selftest=1\"\n{steps}"
     )
 }
+
+/// Builds a small user-style TFTP tree (kernel, initrd, `pxelinux.cfg/default`
+/// with `config`) in a temporary directory, without pxelinux.0.
+pub fn user_tree(config: &str) -> tempfile::TempDir {
+    use netboot_harness::payload::{Params, Payloads};
+    let payloads = Payloads::new().unwrap_or_else(|e| panic!("{e}"));
+    let params = Params {
+        pxelinux_kernel: "6.1",
+        pxelinux_cmdline: s390_pxelinux::build::DEFAULT_CMDLINE,
+        target_kernel: "6.12",
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (artifact, name) in [
+        (netboot_harness::scenario::Artifact::TargetKernel, "vmlinuz"),
+        (
+            netboot_harness::scenario::Artifact::TargetInitrd,
+            "initrd.gz",
+        ),
+    ] {
+        let src = payloads
+            .get(&artifact, &params)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(&src, dir.path().join(name)).expect("copy payload");
+    }
+    std::fs::create_dir(dir.path().join("pxelinux.cfg")).expect("mkdir");
+    std::fs::write(dir.path().join("pxelinux.cfg/default"), config).expect("config");
+    dir
+}
+
+/// A child process's stdout read until patterns appear, with a watchdog
+/// that kills the child after `limit`.
+pub struct Interactive {
+    /// The child.
+    pub child: std::process::Child,
+    out: std::process::ChildStdout,
+    /// Everything read so far.
+    pub seen: String,
+}
+
+impl Interactive {
+    /// Spawns `cmd` with piped stdin/stdout; kills it after `limit`.
+    pub fn spawn(mut cmd: std::process::Command, limit: std::time::Duration) -> Interactive {
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let out = child.stdout.take().expect("stdout");
+        let pid = child.id() as i32;
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            // SAFETY: SIGTERM to our child (its handler kills its QEMU).
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        });
+        Interactive {
+            child,
+            out,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads until `needle` has been seen (carriage returns dropped);
+    /// panics with the output on EOF.
+    pub fn wait_for(&mut self, needle: &str) {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(needle) {
+            let n = self.out.read(&mut buf).expect("read stdout");
+            assert!(n > 0, "EOF before {needle:?}; output:\n{}", self.seen);
+            // The guest console ends lines with \r\n; keep plain \n.
+            self.seen
+                .push_str(&String::from_utf8_lossy(&buf[..n]).replace('\r', ""));
+        }
+    }
+
+    /// Types a line.
+    pub fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write stdin");
+        stdin.flush().expect("flush");
+    }
+}
