@@ -226,6 +226,7 @@ pub async fn run(
     scenario: &Scenario,
     opts: &RunOptions,
 ) -> Result<RunReport, Box<ScenarioFailure>> {
+    let scenario = &scenario.with_env_overrides();
     let t0 = Instant::now();
     let dir = ArtifactDir::fresh(&h.artifacts_root, &scenario.name)
         .map_err(|e| Box::new(ScenarioFailure::setup(scenario, None, e)))?;
@@ -392,6 +393,15 @@ pub async fn run(
         None => result.push_str("PASS\n"),
         Some(f) => result.push_str(&format!("FAIL: {f}\n")),
     }
+    result.push_str(&format!(
+        "kernels: pxelinux {} target {}{}\n",
+        scenario.pxelinux_kernel,
+        scenario.target_kernel,
+        scenario
+            .tb_size_mb
+            .map(|t| format!(", TCG tb-size {t} MiB"))
+            .unwrap_or_default()
+    ));
     result.push_str(&format!(
         "qemu exit: {}\n",
         status

@@ -17,6 +17,8 @@ pub const DEFAULT_TOTAL_TIMEOUT: f64 = 420.0;
 /// TCG translation-buffer size (MiB) used for 6.1 target kernels: without
 /// it the 6.1 kernel stalls 45-90 s after kexec under TCG (ARCHITECTURE.md).
 pub const TB_SIZE_FOR_6_1: u32 = 32;
+/// Environment variable overriding every scenario's target kernel.
+pub const TARGET_KERNEL_ENV: &str = "NETBOOT_TARGET_KERNEL";
 /// Kernel id pxelinux.0 is built with unless the scenario says otherwise.
 pub const DEFAULT_PXELINUX_KERNEL: &str = s390_pxelinux::build::DEFAULT_LOADER_KERNEL;
 /// Kernel id the target kernel comes from unless the scenario says otherwise.
@@ -177,6 +179,8 @@ pub struct Scenario {
     pub memory_mb: u32,
     /// TCG translation-buffer size in MiB; None = QEMU's default.
     pub tb_size_mb: Option<u32>,
+    /// `machine.tb_size` as written (None: not set, the default applies).
+    pub tb_size_setting: Option<u32>,
     /// Network (None: no NIC).
     pub network: Option<NetworkMode>,
     /// More network modes the same scenario runs in (`mode = [..]`); see
@@ -295,11 +299,11 @@ struct RawStep {
 
 /// TCG translation-buffer size to use: `machine.tb_size` if set (0 = QEMU's
 /// default), else [`TB_SIZE_FOR_6_1`] for a 6.1 target kernel.
-fn tb_size_mb(configured: Option<u32>, target: Option<&str>) -> Option<u32> {
+fn tb_size_mb(configured: Option<u32>, target: &str) -> Option<u32> {
     match configured {
         Some(0) => None,
         Some(n) => Some(n),
-        None if target == Some("6.1") => Some(TB_SIZE_FOR_6_1),
+        None if target == "6.1" => Some(TB_SIZE_FOR_6_1),
         None => None,
     }
 }
@@ -525,7 +529,11 @@ impl Scenario {
                     .map_err(|e| err(format!("forbid {}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let tb_size_mb = tb_size_mb(raw.machine.tb_size, raw.kernels.target.as_deref());
+        let target_kernel = raw
+            .kernels
+            .target
+            .unwrap_or_else(|| DEFAULT_TARGET_KERNEL.into());
+        let tb_size_mb = tb_size_mb(raw.machine.tb_size, &target_kernel);
         Ok(Scenario {
             name,
             path: path.to_path_buf(),
@@ -535,10 +543,7 @@ impl Scenario {
                 .kernels
                 .pxelinux
                 .unwrap_or_else(|| DEFAULT_PXELINUX_KERNEL.into()),
-            target_kernel: raw
-                .kernels
-                .target
-                .unwrap_or_else(|| DEFAULT_TARGET_KERNEL.into()),
+            target_kernel,
             pxelinux_cmdline: raw
                 .kernels
                 .pxelinux_cmdline
@@ -547,6 +552,7 @@ impl Scenario {
             uuid: raw.machine.uuid,
             memory_mb: raw.machine.memory.unwrap_or(512),
             tb_size_mb,
+            tb_size_setting: raw.machine.tb_size,
             network,
             other_networks,
             direct,
@@ -576,6 +582,24 @@ impl Scenario {
             });
         }
         v
+    }
+
+    /// The same scenario with another target kernel (the tb-size default
+    /// follows the new kernel unless `machine.tb_size` was set).
+    pub fn with_target_kernel(&self, id: &str) -> Scenario {
+        let mut s = self.clone();
+        s.target_kernel = id.to_string();
+        s.tb_size_mb = tb_size_mb(s.tb_size_setting, id);
+        s
+    }
+
+    /// Applies `NETBOOT_TARGET_KERNEL` (a kernel id such as `6.1`), which
+    /// overrides every scenario's target kernel (the nightly matrix uses it).
+    pub fn with_env_overrides(&self) -> Scenario {
+        match std::env::var(TARGET_KERNEL_ENV) {
+            Ok(k) if !k.trim().is_empty() => self.with_target_kernel(k.trim()),
+            _ => self.clone(),
+        }
     }
 
     /// The settings `@artifacts` are built with.

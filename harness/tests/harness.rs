@@ -317,3 +317,16 @@ fn boot_command_boots_a_user_tree_with_the_console_on_the_terminal() {
         "the user's tree was modified"
     );
 }
+
+#[test]
+fn target_kernel_override_carries_the_tb_size_default_along() {
+    let sc = scenario("k", MINIMAL).expect("valid");
+    assert_eq!((sc.target_kernel.as_str(), sc.tb_size_mb), ("6.12", None));
+    let old = sc.with_target_kernel("6.1");
+    assert_eq!(
+        (old.target_kernel.as_str(), old.tb_size_mb),
+        ("6.1", Some(32))
+    );
+    let pinned = scenario("k", &format!("{MINIMAL}\n[machine]\ntb_size = 0\n")).expect("valid");
+    assert_eq!(pinned.with_target_kernel("6.1").tb_size_mb, None);
+}
