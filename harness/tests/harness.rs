@@ -330,3 +330,18 @@ fn target_kernel_override_carries_the_tb_size_default_along() {
     let pinned = scenario("k", &format!("{MINIMAL}\n[machine]\ntb_size = 0\n")).expect("valid");
     assert_eq!(pinned.with_target_kernel("6.1").tb_size_mb, None);
 }
+
+#[test]
+fn kernel_panic_fails_the_run_at_once() {
+    let text = "description = \"self-test: no init\"\n\
+        [direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd\"]\n\
+        append = \"console=ttysclp0 panic=-1 rdinit=/no-such-init init=/no-such-init\"\n\
+        [[step]]\nexpect = 'TARGET-UP'\n";
+    let f = run_expecting_failure("selftest-panic", text);
+    let msg = f.to_string();
+    assert!(
+        msg.contains("step 1/1 expecting /TARGET-UP/: kernel panic at"),
+        "{msg}"
+    );
+    assert!(msg.contains("Kernel panic - not syncing"), "{msg}");
+}
