@@ -102,7 +102,7 @@ impl FaultInjector {
             }
             match r.effect {
                 Effect::Drop => a.drop = true,
-                Effect::Delay(d) => a.delay += d,
+                Effect::Delay(d) => a.delay = a.delay.saturating_add(d),
                 Effect::Duplicate => a.duplicates += 1,
             }
         }

@@ -305,7 +305,8 @@ impl Segment {
                     let a = self.faults.decide(PacketKind::Dhcp);
                     if !a.drop {
                         for _ in 0..=a.duplicates {
-                            self.later(r.delay + a.delay, Event::Send(f.clone())).await;
+                            self.later(r.delay.saturating_add(a.delay), Event::Send(f.clone()))
+                                .await;
                         }
                     }
                 }
@@ -329,10 +330,16 @@ impl Segment {
                 return;
             }
             if let Some(f) = self.flows.get(&guest) {
-                if f.request == payload && f.server_tid.is_none() && f.server_ip == server_ip {
-                    // A retransmitted request: pass it on again.
-                    let sock = Arc::clone(&f.sock);
-                    let _ = sock.send_to(&payload, self.tftp_addr).await;
+                if f.request == payload && !f.finished && f.server_ip == server_ip {
+                    // A retransmitted (or duplicated) request of a running
+                    // transfer: pass it on while the server has not answered
+                    // (it ignores repeats from one peer); once it has, its
+                    // own retransmissions take care of a lost answer.
+                    if f.server_tid.is_none() {
+                        let sock = Arc::clone(&f.sock);
+                        let _ = sock.send_to(&payload, self.tftp_addr).await;
+                    }
+                    self.ignore("tftp: repeated request");
                     return;
                 }
             }
