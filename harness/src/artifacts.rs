@@ -15,22 +15,43 @@ pub fn artifacts_root() -> PathBuf {
     crate::payload::target_dir().join("boot-artifacts")
 }
 
-/// One run's artifact directory.
-#[derive(Debug, Clone)]
+/// One run's artifact directory. It holds an exclusive lock on
+/// `root/.<name>.lock` while it lives, so two processes running the same
+/// scenario (two engineers, `cargo test` beside `cargo nextest`) take turns
+/// instead of deleting each other's TFTP tree.
+#[derive(Debug)]
 pub struct ArtifactDir {
     /// The directory.
     pub dir: PathBuf,
+    _lock: std::fs::File,
 }
 
 impl ArtifactDir {
-    /// Creates `root/<name>`, removing what a previous run left there.
+    /// Creates `root/<name>`, removing what a previous run left there
+    /// (after waiting for any other run of the same scenario to finish).
     pub fn fresh(root: &Path, name: &str) -> Result<ArtifactDir, HarnessError> {
+        std::fs::create_dir_all(root).map_err(|e| HarnessError::io("creating", root, e))?;
+        let lock_path = root.join(format!(".{name}.lock"));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| HarnessError::io("opening", &lock_path, e))?;
+        if lock.try_lock().is_err() {
+            tracing::warn!(
+                scenario = name,
+                "another process is running this scenario; waiting"
+            );
+            lock.lock()
+                .map_err(|e| HarnessError::io("locking", &lock_path, e))?;
+        }
         let dir = root.join(name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| HarnessError::io("removing", &dir, e))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io("creating", &dir, e))?;
-        Ok(ArtifactDir { dir })
+        Ok(ArtifactDir { dir, _lock: lock })
     }
 
     /// A path inside the directory.

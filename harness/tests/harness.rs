@@ -345,3 +345,32 @@ fn kernel_panic_fails_the_run_at_once() {
     );
     assert!(msg.contains("Kernel panic - not syncing"), "{msg}");
 }
+
+#[test]
+fn two_runs_of_one_scenario_take_turns_on_its_artifact_directory() {
+    use netboot_harness::artifacts::ArtifactDir;
+    let root = tempfile::tempdir().expect("tempdir");
+    let first = ArtifactDir::fresh(root.path(), "same").expect("first");
+    std::fs::write(first.file("console.log"), "first run").expect("write");
+    let root_path = root.path().to_path_buf();
+    let started = std::time::Instant::now();
+    let second = std::thread::spawn(move || {
+        let d = ArtifactDir::fresh(&root_path, "same").expect("second");
+        (started.elapsed(), d.file("console.log").exists())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        first.file("console.log").exists(),
+        "second run wiped a live run"
+    );
+    drop(first);
+    let (waited, leftover) = second.join().expect("thread");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "did not wait: {waited:?}"
+    );
+    assert!(
+        !leftover,
+        "the second run must start from an empty directory"
+    );
+}
