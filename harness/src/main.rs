@@ -126,6 +126,8 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
         .collect::<Vec<_>>();
     let h = Harness::new()?;
     let mut failed = Vec::new();
+    let mut summary = Vec::new();
+    let started = std::time::Instant::now();
     for sc in &scenarios {
         eprintln!("== {}: {}", sc.name, sc.description);
         match runner::run_blocking(&h, sc, &RunOptions { echo }) {
@@ -146,11 +148,23 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
                     prev = *at;
                 }
                 println!("  artifacts: {}", r.artifacts.display());
+                summary.push((sc.name.clone(), "PASS", r.total));
             }
             Err(f) => {
                 println!("{}: FAIL", sc.name);
                 println!("{f}");
                 failed.push(sc.name.clone());
+                summary.push((sc.name.clone(), "FAIL", Duration::ZERO));
+            }
+        }
+    }
+    if summary.len() > 1 {
+        println!("\nsummary ({:.1} s):", started.elapsed().as_secs_f64());
+        for (name, verdict, total) in &summary {
+            if *verdict == "PASS" {
+                println!("  {verdict}  {name:<32} {:>7.1} s", total.as_secs_f64());
+            } else {
+                println!("  {verdict}  {name}");
             }
         }
     }

@@ -34,7 +34,7 @@ pub const BUILTIN_FORBIDDEN: &[(&str, &str)] = &[
 /// Named boot phases, reported by `netboot-harness run`: (name, marker, use
 /// the last occurrence instead of the first).
 pub const PHASES: &[(&str, &str, bool)] = &[
-    ("firmware started", r"Network boot starting|LOADPARM", false),
+    ("firmware loaded", r"Network boot starting|LOADPARM", false),
     (
         "pxelinux.0 loaded",
         r"Network loading done|TFTP: Received",
