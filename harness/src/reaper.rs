@@ -68,6 +68,15 @@ pub fn unregister(pid: u32) {
     }
 }
 
+/// The QEMU pids currently registered (started and not yet reaped).
+pub fn registered() -> Vec<u32> {
+    PIDS.iter()
+        .map(|slot| slot.load(Ordering::SeqCst))
+        .filter(|&p| p > 0)
+        .filter_map(|p| u32::try_from(p).ok())
+        .collect()
+}
+
 /// True if a process with this pid exists and is not a zombie (reads
 /// `/proc/<pid>/stat`). Used by tests to prove QEMU is gone.
 pub fn process_alive(pid: u32) -> bool {

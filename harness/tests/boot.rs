@@ -20,7 +20,17 @@ fn main() {
             Err(Failed::from(e.to_string()))
         })],
     };
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    // Every trial stops its QEMU; prove none is left before exiting.
+    let left: Vec<u32> = netboot_harness::reaper::registered()
+        .into_iter()
+        .filter(|&pid| netboot_harness::reaper::process_alive(pid))
+        .collect();
+    if !left.is_empty() {
+        eprintln!("boot: QEMU process(es) {left:?} still running after the suite");
+        std::process::exit(101);
+    }
+    conclusion.exit();
 }
 
 /// One trial per network mode of the scenario file (`mode = [..]`).
