@@ -65,7 +65,13 @@ fn clean(path: &str) -> Result<String, CpioError> {
     let rel = path
         .strip_prefix('/')
         .ok_or_else(|| CpioError::BadPath(path.to_string()))?;
+    // newc stores names NUL-terminated: a NUL inside a name would truncate it
+    // on read-back (found by the newc_roundtrip fuzz target).
+    // "TRAILER!!!" is the end-of-archive name: an entry so named would end
+    // the archive early (also found by that fuzz target).
     if rel.is_empty()
+        || rel == "TRAILER!!!"
+        || rel.contains('\0')
         || rel
             .split('/')
             .any(|c| c.is_empty() || c == "." || c == "..")
@@ -281,6 +287,10 @@ mod tests {
         let mut a = sample();
         assert!(matches!(a.add_dir("relative"), Err(CpioError::BadPath(_))));
         assert!(matches!(a.add_dir("/a/../b"), Err(CpioError::BadPath(_))));
+        // Regression (fuzz crash-80854011): a NUL in a name is refused.
+        assert!(matches!(a.add_symlink("/\0\0", "x"), Err(CpioError::BadPath(_))));
+        // Regression (fuzz crash-764edefd): the end-of-archive name is refused.
+        assert!(matches!(a.add_file("/TRAILER!!!", vec![], 0o644), Err(CpioError::BadPath(_))));
         assert!(matches!(
             a.add_file("/bin/sh", vec![], 0o755),
             Err(CpioError::Conflict(_))

@@ -67,11 +67,22 @@ impl DhcpServer {
 
     /// Handles one request payload (UDP to port 67); `None`: no answer.
     pub fn handle(&mut self, payload: &[u8]) -> Option<Reply> {
-        let req = match Message::decode(&mut Decoder::new(payload)) {
-            Ok(m) => m,
-            Err(e) => {
+        // dhcproto 0.15 asserts (panics) on some malformed options, e.g. an
+        // address option whose length is not 4 (found by the network_packets
+        // fuzz target); a guest's garbage must never take the server down.
+        let decoded = std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(payload)));
+        let req = match decoded {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
                 self.log
                     .line(format!("dhcp: undecodable {} bytes: {e}", payload.len()));
+                return None;
+            }
+            Err(_) => {
+                self.log.line(format!(
+                    "dhcp: malformed {} bytes (decoder panicked)",
+                    payload.len()
+                ));
                 return None;
             }
         };
