@@ -125,6 +125,51 @@ fn perr(a: &Artifact, message: impl std::fmt::Display) -> HarnessError {
     }
 }
 
+/// Unused cache entries older than this are deleted when a sibling is built.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Marks a cache entry as used (its mtime is its last use).
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Deletes other versions of `name` (same name up to the `-<key>` suffix)
+/// not used for [`STALE_AFTER`]: every rebuild of the harness makes a new
+/// pxelinux.0, and the cache must not grow without bound. A TFTP tree that
+/// hard-linked an old version keeps its data.
+fn prune_stale(dir: &Path, name: &str) {
+    let Some((stem, _)) = name.rsplit_once('-') else {
+        return;
+    };
+    let prefix = format!("{stem}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        // Only `<stem>-<16 hex>.<ext>`: never a longer stem sharing the prefix.
+        let key = rest.split('.').next().unwrap_or("");
+        if file == name || key.len() != 16 || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+            continue;
+        }
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if stale {
+            tracing::info!(file = %file, "pruning stale payload");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Identity of a file for cache keys: path, size and modification time.
 fn file_identity(p: &Path) -> String {
     let meta = std::fs::metadata(p).ok();
@@ -306,10 +351,12 @@ impl Payloads {
     ) -> Result<PathBuf, HarnessError> {
         let path = self.dir.join(name);
         if path.is_file() {
+            touch(&path);
             return Ok(path);
         }
         let _g = self.building.lock().unwrap_or_else(|p| p.into_inner());
         if path.is_file() {
+            touch(&path);
             return Ok(path);
         }
         let started = std::time::Instant::now();
@@ -317,6 +364,7 @@ impl Payloads {
         self.write_atomic(&path, &data)?;
         tracing::info!(artifact = %artifact, path = %path.display(), bytes = data.len(),
             ms = started.elapsed().as_millis() as u64, "built payload");
+        prune_stale(&self.dir, name);
         Ok(path)
     }
 
@@ -453,5 +501,45 @@ impl Payloads {
         }
         std::fs::rename(&tmp, path).map_err(|e| io("renaming into", path, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aged(dir: &Path, name: &str, age_secs: u64) {
+        let p = dir.join(name);
+        std::fs::write(&p, b"x").expect("write");
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+        std::fs::File::options()
+            .append(true)
+            .open(&p)
+            .and_then(|f| f.set_modified(t))
+            .expect("set mtime");
+    }
+
+    #[test]
+    fn pruning_removes_only_stale_versions_of_the_same_payload() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let day = 24 * 3600;
+        aged(d.path(), "pxelinux-6.1-00000000000000aa.0", 2 * day); // stale sibling
+        aged(d.path(), "pxelinux-6.1-00000000000000bb.0", 60); // recently used sibling
+        aged(d.path(), "pxelinux-6.12-00000000000000cc.0", 2 * day); // other kernel
+        aged(d.path(), "pxelinux-6.1-00000000000000dd.0", 0); // the new one
+        prune_stale(d.path(), "pxelinux-6.1-00000000000000dd.0");
+        let left: std::collections::BTreeSet<String> = std::fs::read_dir(d.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!left.contains("pxelinux-6.1-00000000000000aa.0"));
+        for kept in [
+            "pxelinux-6.1-00000000000000bb.0",
+            "pxelinux-6.12-00000000000000cc.0",
+            "pxelinux-6.1-00000000000000dd.0",
+        ] {
+            assert!(left.contains(kept), "{kept} was pruned");
+        }
     }
 }
