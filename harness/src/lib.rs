@@ -11,6 +11,7 @@
 //! never leaves a QEMU process behind.
 
 pub mod artifacts;
+pub mod bench;
 pub mod console;
 pub mod error;
 pub mod inprocess;

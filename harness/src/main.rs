@@ -38,6 +38,20 @@ enum Command {
         #[arg(long)]
         echo: bool,
     },
+    /// Benchmark: our chain vs QEMU's firmware booting the same config
+    /// directly (median and spread per phase, ratio), and the default suite's
+    /// wall time at parallelism = cores. Writes JSON and prints a table.
+    Bench {
+        /// Runs per way.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Skip timing the whole default suite.
+        #[arg(long)]
+        no_suite: bool,
+        /// JSON output file.
+        #[arg(long, default_value = "target/bench/netboot-bench.json")]
+        json: PathBuf,
+    },
     /// Network-boot your own TFTP tree with the console on this terminal
     /// (type at prompts; Ctrl-C ends the run and QEMU).
     Boot {
@@ -80,6 +94,11 @@ fn main() -> Result<()> {
     netboot_harness::reaper::install();
     match Cli::parse().command {
         Command::Run { scenarios, echo } => run(&scenarios, echo),
+        Command::Bench {
+            runs,
+            no_suite,
+            json,
+        } => bench(runs, !no_suite, &json),
         Command::Boot {
             tftp_root,
             pxelinux,
@@ -171,6 +190,19 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
     if !failed.is_empty() {
         bail!("{} scenario(s) failed: {}", failed.len(), failed.join(", "));
     }
+    Ok(())
+}
+
+fn bench(runs: usize, suite: bool, json: &Path) -> Result<()> {
+    let h = Harness::new()?;
+    let report = netboot_harness::bench::run(&h, runs.max(1), suite)?;
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    print!("{}", netboot_harness::bench::table(&report));
+    println!("json: {}", json.display());
     Ok(())
 }
 

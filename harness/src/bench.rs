@@ -1,0 +1,339 @@
+//! `netboot-harness bench`: the performance benchmark. Runs the reference
+//! scenario both ways in one run — our pxelinux.0 chain (`harness/bench/
+//! chain.toml`) and QEMU's firmware booting the same pxelinux.cfg directly
+//! (`harness/bench/firmware-direct.toml`) — alternately, N times each;
+//! summarises every phase (median, min, max), the ratio chain /
+//! firmware-direct of the time to `TARGET-UP` and of the ramfs phase; then
+//! times the whole default scenario suite at parallelism = cores. It owns the
+//! statistics and the report; it must not change how a scenario runs.
+
+use crate::runner::{self, Harness, RunOptions, RunReport};
+use crate::scenario::{self, Scenario};
+use crate::HarnessError;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Median, spread and sample count of one phase.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PhaseStats {
+    /// Phase name (see [`runner::PHASES`]).
+    pub phase: String,
+    /// Median console time of the phase marker, seconds since QEMU start.
+    pub median_s: f64,
+    /// Smallest observed time.
+    pub min_s: f64,
+    /// Largest observed time.
+    pub max_s: f64,
+    /// Runs that reached the phase.
+    pub runs: usize,
+}
+
+/// One way of booting, measured N times.
+#[derive(Debug, Clone, Serialize)]
+pub struct WayReport {
+    /// Scenario file.
+    pub scenario: String,
+    /// Per-phase statistics, in boot order.
+    pub phases: Vec<PhaseStats>,
+    /// Runs that failed (their messages).
+    pub failures: Vec<String>,
+}
+
+/// The default suite run at parallelism = cores.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteReport {
+    /// Scenario variants run (slow ones excluded).
+    pub scenarios: usize,
+    /// Parallel runs.
+    pub parallelism: usize,
+    /// Wall time of the whole suite, seconds.
+    pub wall_s: f64,
+    /// Names of failed variants.
+    pub failed: Vec<String>,
+}
+
+/// Everything `bench` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// `qemu-system-s390x --version` first line.
+    pub qemu: String,
+    /// Runs per way.
+    pub runs: usize,
+    /// Our pxelinux.0 chain.
+    pub chain: WayReport,
+    /// QEMU's firmware booting the config directly.
+    pub firmware_direct: WayReport,
+    /// Median time to `TARGET-UP`, chain / firmware-direct.
+    pub ratio: Option<f64>,
+    /// Median ramfs phase of the chain: first kernel at /init → `kexec -e`, seconds.
+    pub ramfs_s: Option<f64>,
+    /// The default suite, when timed.
+    pub suite: Option<SuiteReport>,
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// Summarises the phases of several runs of one scenario.
+pub fn summarize(reports: &[RunReport]) -> Vec<PhaseStats> {
+    let mut out = Vec::new();
+    for (name, _, _) in runner::PHASES {
+        let mut times: Vec<f64> = reports
+            .iter()
+            .filter_map(|r| r.phases.iter().find(|(n, _)| n == name))
+            .map(|(_, t)| t.as_secs_f64())
+            .collect();
+        if times.is_empty() {
+            continue;
+        }
+        times.sort_by(f64::total_cmp);
+        out.push(PhaseStats {
+            phase: name.to_string(),
+            median_s: median(&times),
+            min_s: times[0],
+            max_s: times[times.len() - 1],
+            runs: times.len(),
+        });
+    }
+    out
+}
+
+fn phase(stats: &[PhaseStats], name: &str) -> Option<f64> {
+    stats.iter().find(|p| p.phase == name).map(|p| p.median_s)
+}
+
+/// Ratio of the medians of `TARGET-UP`.
+pub fn ratio(chain: &[PhaseStats], direct: &[PhaseStats]) -> Option<f64> {
+    let (c, d) = (phase(chain, "target up")?, phase(direct, "target up")?);
+    (d > 0.0).then(|| c / d)
+}
+
+/// Median ramfs phase (init start → kexec -e) of the chain.
+pub fn ramfs(chain: &[PhaseStats]) -> Option<f64> {
+    Some(phase(chain, "kexec")? - phase(chain, "first kernel at /init")?)
+}
+
+/// The directory holding the two reference scenarios.
+pub fn bench_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bench")
+}
+
+/// Runs the comparison `runs` times each way (alternating, so load changes
+/// hit both) and, when `suite` is set, the default suite.
+pub fn run(h: &Harness, runs: usize, suite: bool) -> Result<BenchReport, HarnessError> {
+    let dir = bench_dir();
+    let chain = Scenario::load(&dir.join("chain.toml"))?;
+    let direct = Scenario::load(&dir.join("firmware-direct.toml"))?;
+    let opts = RunOptions { echo: false };
+    let (mut chain_runs, mut direct_runs) = (Vec::new(), Vec::new());
+    let (mut chain_fail, mut direct_fail) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        for (sc, ok, bad) in [
+            (&chain, &mut chain_runs, &mut chain_fail),
+            (&direct, &mut direct_runs, &mut direct_fail),
+        ] {
+            eprintln!("bench: {} run {}/{runs}", sc.name, i + 1);
+            match runner::run_blocking(h, sc, &opts) {
+                Ok(r) => ok.push(r),
+                Err(f) => bad.push(f.message.clone()),
+            }
+        }
+    }
+    let chain_stats = summarize(&chain_runs);
+    let direct_stats = summarize(&direct_runs);
+    let suite = if suite { Some(run_suite(h)?) } else { None };
+    Ok(BenchReport {
+        qemu: format!(
+            "qemu-system-s390x {}.{}.{}",
+            h.qemu.version.0, h.qemu.version.1, h.qemu.version.2
+        ),
+        runs,
+        ratio: ratio(&chain_stats, &direct_stats),
+        ramfs_s: ramfs(&chain_stats),
+        chain: WayReport {
+            scenario: "harness/bench/chain.toml".into(),
+            phases: chain_stats,
+            failures: chain_fail,
+        },
+        firmware_direct: WayReport {
+            scenario: "harness/bench/firmware-direct.toml".into(),
+            phases: direct_stats,
+            failures: direct_fail,
+        },
+        suite,
+    })
+}
+
+/// Runs every non-slow scenario variant of the default directories with one
+/// worker thread per core, and times the whole.
+pub fn run_suite(h: &Harness) -> Result<SuiteReport, HarnessError> {
+    let files = scenario::discover(&scenario::scenario_dirs())?;
+    let mut variants = Vec::new();
+    for f in &files {
+        variants.extend(
+            Scenario::load(f)?
+                .variants()
+                .into_iter()
+                .filter(|s| !s.slow),
+        );
+    }
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let queue = std::sync::Mutex::new(variants.iter().collect::<Vec<_>>());
+    let failed = std::sync::Mutex::new(Vec::new());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..parallelism {
+            s.spawn(|| loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(sc) = next else { break };
+                if runner::run_blocking(h, sc, &RunOptions { echo: false }).is_err() {
+                    if let Ok(mut f) = failed.lock() {
+                        f.push(sc.name.clone());
+                    }
+                }
+            });
+        }
+    });
+    Ok(SuiteReport {
+        scenarios: variants.len(),
+        parallelism,
+        wall_s: started.elapsed().as_secs_f64(),
+        failed: failed.into_inner().unwrap_or_default(),
+    })
+}
+
+/// The short table printed after a bench run.
+pub fn table(r: &BenchReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} — {} run(s) each way; seconds since QEMU start, median [min–max]",
+        r.qemu, r.runs
+    );
+    let _ = writeln!(
+        s,
+        "{:<24} {:>22} {:>22}",
+        "phase", "chain (pxelinux.0)", "firmware-direct"
+    );
+    for (name, _, _) in runner::PHASES {
+        let cell = |st: &[PhaseStats]| {
+            st.iter()
+                .find(|p| p.phase == *name)
+                .map(|p| format!("{:.2} [{:.2}–{:.2}]", p.median_s, p.min_s, p.max_s))
+                .unwrap_or_else(|| "-".into())
+        };
+        let (c, d) = (cell(&r.chain.phases), cell(&r.firmware_direct.phases));
+        if c != "-" || d != "-" {
+            let _ = writeln!(s, "{name:<24} {c:>22} {d:>22}");
+        }
+    }
+    let opt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        s,
+        "ratio chain / firmware-direct (target up): {}",
+        opt(r.ratio)
+    );
+    let _ = writeln!(s, "ramfs phase (init → kexec -e): {} s", opt(r.ramfs_s));
+    for (way, w) in [("chain", &r.chain), ("firmware-direct", &r.firmware_direct)] {
+        for f in &w.failures {
+            let _ = writeln!(s, "FAILED {way} run: {}", f.lines().next().unwrap_or(""));
+        }
+    }
+    if let Some(su) = &r.suite {
+        let _ = writeln!(
+            s,
+            "default suite: {} scenario runs at parallelism {} in {:.1} s wall; failed: {}",
+            su.scenarios,
+            su.parallelism,
+            su.wall_s,
+            if su.failed.is_empty() {
+                "none".to_string()
+            } else {
+                su.failed.join(", ")
+            }
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn report(phases: &[(&'static str, f64)]) -> RunReport {
+        RunReport {
+            scenario: "x".into(),
+            total: Duration::ZERO,
+            prepare: Duration::ZERO,
+            steps: Vec::new(),
+            phases: phases
+                .iter()
+                .map(|(n, t)| (*n, Duration::from_secs_f64(*t)))
+                .collect(),
+            artifacts: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn phases_are_summarised_by_median_and_spread() {
+        let runs = [
+            report(&[
+                ("first kernel at /init", 5.0),
+                ("kexec", 12.0),
+                ("target up", 18.0),
+            ]),
+            report(&[
+                ("first kernel at /init", 6.0),
+                ("kexec", 13.0),
+                ("target up", 20.0),
+            ]),
+            report(&[
+                ("first kernel at /init", 4.0),
+                ("kexec", 11.0),
+                ("target up", 30.0),
+            ]),
+        ];
+        let s = summarize(&runs);
+        let up = s
+            .iter()
+            .find(|p| p.phase == "target up")
+            .expect("target up");
+        assert_eq!(
+            (up.median_s, up.min_s, up.max_s, up.runs),
+            (20.0, 18.0, 30.0, 3)
+        );
+        assert_eq!(ramfs(&s), Some(7.0));
+        let direct = summarize(&[
+            report(&[("target up", 8.0)]),
+            report(&[("target up", 12.0)]),
+        ]);
+        assert_eq!(ratio(&s, &direct), Some(2.0));
+        assert_eq!(
+            s.iter().map(|p| p.phase.as_str()).collect::<Vec<_>>(),
+            ["first kernel at /init", "kexec", "target up"]
+        );
+    }
+
+    #[test]
+    fn reference_scenarios_parse_and_share_one_config() {
+        let c = Scenario::load(&bench_dir().join("chain.toml")).expect("chain");
+        let d = Scenario::load(&bench_dir().join("firmware-direct.toml")).expect("direct");
+        assert_eq!(c.name, "chain");
+        assert_eq!(d.name, "firmware-direct");
+        let text = |f: &str| std::fs::read_to_string(bench_dir().join(f)).expect("read");
+        let cfg = |t: String| {
+            t.split("\"pxelinux.cfg/default\" = \"\"\"")
+                .nth(1)
+                .map(|s| s.split("\"\"\"").next().unwrap_or("").to_string())
+        };
+        assert_eq!(cfg(text("chain.toml")), cfg(text("firmware-direct.toml")));
+    }
+}
