@@ -422,7 +422,8 @@ impl Payloads {
                     .collect(),
                 default_modules: true,
                 cmdline: cmdline.to_string(),
-                compression: Compression::Xz,
+                // What `s390-pxelinux build` produces by default.
+                compression: Compression::default(),
                 add: Vec::new(),
             };
             let (image, _report) =

@@ -10,10 +10,10 @@ use std::io::Write;
 pub enum Compression {
     /// gzip (flate2), level 9.
     Gzip,
-    /// xz (liblzma), preset 6 with CRC32.
-    #[default]
+    /// xz (liblzma), preset 6 with CRC32: smallest, slowest to unpack.
     Xz,
-    /// zstd, level 19.
+    /// zstd, level 19: the default; unpacks ~2 s sooner than xz under TCG.
+    #[default]
     Zstd,
     /// Stored uncompressed.
     None,

@@ -28,7 +28,7 @@ fn default_build_is_bootable_shape_and_byte_identical_twice() {
         fixtures().kernel("6.1").expect("6.1").release.as_str()
     );
     let initrd = &v["initrd"];
-    assert_eq!(initrd["compression"], "xz");
+    assert_eq!(initrd["compression"], "zstd");
     let offset = initrd["offset"].as_u64().expect("offset");
     assert_eq!(offset % 4096, 0, "initrd must be page aligned");
     assert_eq!(

@@ -35,8 +35,8 @@ pub struct BuildArgs {
     /// Kernel command line of the first stage.
     #[arg(long, default_value = DEFAULT_CMDLINE)]
     cmdline: String,
-    /// Initramfs compression: gzip, xz or zstd.
-    #[arg(long, default_value = "xz")]
+    /// Initramfs compression: gzip, xz (smallest) or zstd (default: unpacks fastest).
+    #[arg(long, default_value = "zstd")]
     compression: Compression,
     /// Extra file SRC:DEST (repeatable).
     #[arg(long = "add", value_name = "SRC:DEST")]
