@@ -288,9 +288,15 @@ mod tests {
         assert!(matches!(a.add_dir("relative"), Err(CpioError::BadPath(_))));
         assert!(matches!(a.add_dir("/a/../b"), Err(CpioError::BadPath(_))));
         // Regression (fuzz crash-80854011): a NUL in a name is refused.
-        assert!(matches!(a.add_symlink("/\0\0", "x"), Err(CpioError::BadPath(_))));
+        assert!(matches!(
+            a.add_symlink("/\0\0", "x"),
+            Err(CpioError::BadPath(_))
+        ));
         // Regression (fuzz crash-764edefd): the end-of-archive name is refused.
-        assert!(matches!(a.add_file("/TRAILER!!!", vec![], 0o644), Err(CpioError::BadPath(_))));
+        assert!(matches!(
+            a.add_file("/TRAILER!!!", vec![], 0o644),
+            Err(CpioError::BadPath(_))
+        ));
         assert!(matches!(
             a.add_file("/bin/sh", vec![], 0o755),
             Err(CpioError::Conflict(_))
