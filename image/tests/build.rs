@@ -158,12 +158,9 @@ fn kexec_closure_is_found_inside_the_sysroot() {
 fn not_an_s390_kernel_is_refused() {
     let dir = scratch();
     let out = dir.path().join("pxelinux.0");
-    let mut args = explicit_inputs();
-    args[1] = "/bin/sh".into();
-    let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
-    argv.extend(args.iter().map(String::as_str));
+    let run = build_with_input(&out, "--kernel", "/bin/sh");
     assert_clear_error(
-        &s390_pxelinux(&argv),
+        &run,
         &["--kernel /bin/sh", "not an s390 Linux kernel"],
         &out,
     );
@@ -176,11 +173,8 @@ fn truncated_kernel_is_refused() {
     let k = std::fs::read(&fixtures().kernel("6.1").expect("k").image).expect("read");
     let cut = dir.path().join("cut");
     std::fs::write(&cut, &k[..0x10100]).expect("write");
-    let mut args = explicit_inputs();
-    args[1] = s(&cut).into();
-    let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
-    argv.extend(args.iter().map(String::as_str));
-    assert_clear_error(&s390_pxelinux(&argv), &["--kernel", "truncated"], &out);
+    let run = build_with_input(&out, "--kernel", s(&cut));
+    assert_clear_error(&run, &["--kernel", "truncated"], &out);
 }
 
 #[test]
@@ -210,15 +204,12 @@ fn unknown_module_is_refused() {
 fn modules_of_another_kernel_are_refused() {
     let dir = scratch();
     let out = dir.path().join("pxelinux.0");
-    let mut args = explicit_inputs();
-    args[3] = s(&fixtures().kernel("6.12").expect("k").modules).into();
-    let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
-    argv.extend(args.iter().map(String::as_str));
-    assert_clear_error(
-        &s390_pxelinux(&argv),
-        &["--modules", "6.12", "but the kernel is 6.1"],
+    let run = build_with_input(
         &out,
+        "--modules",
+        s(&fixtures().kernel("6.12").expect("k").modules),
     );
+    assert_clear_error(&run, &["--modules", "6.12", "but the kernel is 6.1"], &out);
 }
 
 #[test]
@@ -229,11 +220,8 @@ fn busybox_must_be_static_s390x() {
         ("/bin/sh", "not an s390x binary"),
         (s(&fixtures().kexec), "not statically linked"),
     ] {
-        let mut args = explicit_inputs();
-        args[5] = bad.into();
-        let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
-        argv.extend(args.iter().map(String::as_str));
-        assert_clear_error(&s390_pxelinux(&argv), &["--busybox", why], &out);
+        let run = build_with_input(&out, "--busybox", bad);
+        assert_clear_error(&run, &["--busybox", why], &out);
     }
 }
 
@@ -243,15 +231,8 @@ fn library_missing_from_sysroot_is_refused() {
     let out = dir.path().join("pxelinux.0");
     let empty = dir.path().join("empty-sysroot");
     std::fs::create_dir(&empty).expect("mkdir");
-    let mut args = explicit_inputs();
-    args[9] = s(&empty).into();
-    let mut argv: Vec<&str> = vec!["build", "-o", s(&out)];
-    argv.extend(args.iter().map(String::as_str));
-    assert_clear_error(
-        &s390_pxelinux(&argv),
-        &["/lib/ld64.so.1", "not found in sysroot"],
-        &out,
-    );
+    let run = build_with_input(&out, "--sysroot", s(&empty));
+    assert_clear_error(&run, &["/lib/ld64.so.1", "not found in sysroot"], &out);
 }
 
 #[test]

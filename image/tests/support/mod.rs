@@ -75,6 +75,20 @@ pub fn explicit_inputs() -> Vec<String> {
     ]
 }
 
+/// Runs `build -o out` with every fixture input named explicitly, except
+/// that the input `flag` (e.g. `--kernel`) gets `value`.
+pub fn build_with_input(out: &Path, flag: &str, value: &str) -> Run {
+    let mut args = explicit_inputs();
+    let at = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} is not an explicit input"));
+    args[at + 1] = value.to_string();
+    let mut argv: Vec<&str> = vec!["build", "-o", s(out)];
+    argv.extend(args.iter().map(String::as_str));
+    s390_pxelinux(&argv)
+}
+
 /// Asserts a failed run: non-zero exit, stderr containing every `needles`, no `output` file.
 pub fn assert_clear_error(run: &Run, needles: &[&str], output: &Path) {
     assert!(
