@@ -54,33 +54,7 @@ enum Command {
     },
     /// Network-boot your own TFTP tree with the console on this terminal
     /// (type at prompts; Ctrl-C ends the run and QEMU).
-    Boot {
-        /// Directory served over TFTP (not modified).
-        #[arg(long)]
-        tftp_root: PathBuf,
-        /// pxelinux.0 to serve at the boot file path instead of the tree's
-        /// own (default: the tree's, else one built from the fixtures).
-        #[arg(long)]
-        pxelinux: Option<PathBuf>,
-        /// DHCP boot file name, relative to the tree.
-        #[arg(long, default_value = "pxelinux.0")]
-        bootfile: String,
-        /// Guest MAC address.
-        #[arg(long)]
-        mac: Option<String>,
-        /// Guest UUID (`-uuid`).
-        #[arg(long)]
-        uuid: Option<String>,
-        /// Guest memory in MiB.
-        #[arg(long, default_value_t = 512)]
-        memory: u32,
-        /// Kernel id for a pxelinux.0 built from the fixtures.
-        #[arg(long, default_value = scenario::DEFAULT_PXELINUX_KERNEL)]
-        pxelinux_kernel: String,
-        /// Keep logs (console.log, qemu-cmdline.sh, …) in this directory.
-        #[arg(long)]
-        artifacts: Option<PathBuf>,
-    },
+    Boot(Box<BootArgs>),
 }
 
 fn main() -> Result<()> {
@@ -99,29 +73,11 @@ fn main() -> Result<()> {
             no_suite,
             json,
         } => bench(runs, !no_suite, &json),
-        Command::Boot {
-            tftp_root,
-            pxelinux,
-            bootfile,
-            mac,
-            uuid,
-            memory,
-            pxelinux_kernel,
-            artifacts,
-        } => {
+        Command::Boot(args) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let code = rt.block_on(boot(BootArgs {
-                tftp_root,
-                pxelinux,
-                bootfile,
-                mac,
-                uuid,
-                memory,
-                pxelinux_kernel,
-                artifacts,
-            }))?;
+            let code = rt.block_on(boot(*args))?;
             std::process::exit(code);
         }
     }
@@ -206,14 +162,33 @@ fn bench(runs: usize, suite: bool, json: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Arguments of `boot`.
+#[derive(clap::Args)]
 struct BootArgs {
+    /// Directory served over TFTP (not modified).
+    #[arg(long)]
     tftp_root: PathBuf,
+    /// pxelinux.0 to serve at the boot file path instead of the tree's
+    /// own (default: the tree's, else one built from the fixtures).
+    #[arg(long)]
     pxelinux: Option<PathBuf>,
+    /// DHCP boot file name, relative to the tree.
+    #[arg(long, default_value = "pxelinux.0")]
     bootfile: String,
+    /// Guest MAC address.
+    #[arg(long)]
     mac: Option<String>,
+    /// Guest UUID (`-uuid`).
+    #[arg(long)]
     uuid: Option<String>,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 512)]
     memory: u32,
+    /// Kernel id for a pxelinux.0 built from the fixtures.
+    #[arg(long, default_value = scenario::DEFAULT_PXELINUX_KERNEL)]
     pxelinux_kernel: String,
+    /// Keep logs (console.log, qemu-cmdline.sh, …) in this directory.
+    #[arg(long)]
     artifacts: Option<PathBuf>,
 }
 
