@@ -230,6 +230,18 @@ pub fn source_date_epoch() -> u32 {
 mod tests {
     use super::*;
 
+    /// Every path of [`sample`] as an archive lists it: sorted, parents implied.
+    const SAMPLE_PATHS: [&str; 8] = [
+        "bin",
+        "bin/busybox",
+        "bin/sh",
+        "dev",
+        "dev/console",
+        "etc",
+        "etc/pxe",
+        "etc/pxe/modules",
+    ];
+
     fn sample() -> Archive {
         let mut a = Archive::new();
         a.add_file("/bin/busybox", b"BB".to_vec(), 0o755)
@@ -247,19 +259,7 @@ mod tests {
         let bytes = sample().write_newc(Vec::new(), 7).expect("write");
         let l = list(&bytes).expect("list");
         let paths: Vec<&str> = l.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "bin",
-                "bin/busybox",
-                "bin/sh",
-                "dev",
-                "dev/console",
-                "etc",
-                "etc/pxe",
-                "etc/pxe/modules"
-            ]
-        );
+        assert_eq!(paths, SAMPLE_PATHS);
         assert_eq!(l[1].mode, 0o100755);
         assert_eq!(l[1].size, 2);
         assert_eq!(l[2].target.as_deref(), Some("busybox"));
@@ -326,18 +326,6 @@ mod tests {
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         let names: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            names,
-            [
-                "bin",
-                "bin/busybox",
-                "bin/sh",
-                "dev",
-                "dev/console",
-                "etc",
-                "etc/pxe",
-                "etc/pxe/modules"
-            ]
-        );
+        assert_eq!(names, SAMPLE_PATHS);
     }
 }
