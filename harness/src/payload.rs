@@ -408,6 +408,7 @@ impl Payloads {
             &file_identity(&kf.image),
             &file_identity(&self.fixtures.busybox),
             &file_identity(&self.fixtures.kexec),
+            &file_identity(&self.fixtures.tftp_client),
         ]);
         self.cached(&format!("pxelinux-{kernel_id}-{k}.0"), &artifact, || {
             let spec = s390_pxelinux::build::BuildSpec {
@@ -416,6 +417,7 @@ impl Payloads {
                 busybox: self.fixtures.busybox.clone(),
                 kexec: self.fixtures.kexec.clone(),
                 sysroot: self.fixtures.sysroot.clone(),
+                tftp_client: Some(self.fixtures.tftp_client.clone()),
                 module_names: s390_pxelinux::modules::DEFAULT_MODULES
                     .iter()
                     .map(|s| s.to_string())

@@ -241,6 +241,7 @@ fn tftp_follows_symlinks_into_a_trusted_dir_only() {
 #[test]
 fn tftp_faults_error_on_nth_request_and_truncate() {
     let (root, _out) = tree();
+    std::fs::copy(root.path().join("sub/b.bin"), root.path().join("c.bin")).expect("copy");
     let cfg: InProcessConfig = toml::from_str(
         r#"
         [[fault]]
@@ -257,6 +258,11 @@ fn tftp_faults_error_on_nth_request_and_truncate() {
         kind = "truncate"
         path = "sub/b.bin"
         bytes = 1000
+        [[fault]]
+        kind = "truncate"
+        path = "c.bin"
+        bytes = 1000
+        announce_full = true
         "#,
     )
     .expect("config");
@@ -281,8 +287,21 @@ fn tftp_faults_error_on_nth_request_and_truncate() {
             tftp_get(addr, 1, "a.txt", &[]).await,
             Got::Error(1, _)
         ));
-        match tftp_get(addr, 1, "sub/b.bin", &[]).await {
-            Got::File { data, .. } => assert_eq!(data.len(), 1000),
+        match tftp_get(addr, 1, "sub/b.bin", &[("tsize", "0")]).await {
+            Got::File { data, oack } => {
+                assert_eq!(data.len(), 1000);
+                assert!(oack.contains(&"1000".to_string()), "{oack:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match tftp_get(addr, 1, "c.bin", &[("tsize", "0")]).await {
+            Got::File { data, oack } => {
+                assert_eq!(data.len(), 1000);
+                assert!(
+                    oack.contains(&"5000".to_string()),
+                    "tsize not the full size: {oack:?}"
+                );
+            }
             other => panic!("{other:?}"),
         }
         match tftp_get(addr, 1, "gen/zeros", &[("blksize", "1468")]).await {

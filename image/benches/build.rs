@@ -32,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             busybox: inputs.busybox.clone(),
             kexec: inputs.kexec.clone(),
             sysroot: inputs.sysroot.clone(),
+            tftp_client: inputs.tftp_client.clone(),
             module_names: DEFAULT_MODULES.iter().map(|s| s.to_string()).collect(),
             default_modules: true,
             cmdline: DEFAULT_CMDLINE.to_string(),

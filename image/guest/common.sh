@@ -10,7 +10,9 @@
 # the client reads or writes (/proc, /sys, /etc/pxe, /run, /tmp); PXE_BIN
 # prefixes every command that touches the machine or the network (tftp,
 # wget, kexec, udhcpc, mount, insmod, ip, reboot, setsid, sleep); PXE_SH is
-# the shell that runs the other scripts; PXE_LIB is where they live.
+# the shell that runs the other scripts; PXE_LIB is where they live;
+# PXE_CHECK_IMAGES=0 skips the kernel/initrd content checks (the client
+# tests' corpus uses tiny text files as kernels).
 
 PXE_ROOT=${PXE_ROOT:-}
 PXE_LIB=${PXE_LIB:-/lib/pxe}
@@ -41,9 +43,14 @@ pxe_num() {
 }
 
 # pxe_knobs: reads pxe.* knobs from /proc/cmdline into PXE_IFACE,
-# PXE_RETRIES, PXE_TIMEOUT, PXE_BLKSIZE and PXE_DEBUG.
+# PXE_RETRIES, PXE_TIMEOUT, PXE_BLKSIZE, PXE_WINDOW, PXE_TFTP and PXE_DEBUG.
+# PXE_TFTP is the TFTP client: atftp when the image has it (it reports the
+# server's tsize and speaks RFC 7440 windowsize), else busybox tftp;
+# pxe.tftp=busybox forces the latter.
 pxe_knobs() {
-	PXE_IFACE='' PXE_RETRIES=3 PXE_TIMEOUT=10 PXE_BLKSIZE=1468 PXE_DEBUG=''
+	PXE_IFACE='' PXE_RETRIES=3 PXE_TIMEOUT=10 PXE_BLKSIZE=1468 PXE_WINDOW=8 PXE_DEBUG=''
+	PXE_TFTP=busybox
+	command -v "${PXE_BIN}atftp" >/dev/null 2>&1 && PXE_TFTP=atftp
 	[ -r "$PXE_ROOT/proc/cmdline" ] || return 0
 	read -r _cmdline <"$PXE_ROOT/proc/cmdline" || true
 	for w in $_cmdline; do
@@ -52,10 +59,13 @@ pxe_knobs() {
 		pxe.retries=*) PXE_RETRIES=$(pxe_num "${w#*=}" 3) ;;
 		pxe.timeout=*) PXE_TIMEOUT=$(pxe_num "${w#*=}" 10) ;;
 		pxe.blksize=*) PXE_BLKSIZE=$(pxe_num "${w#*=}" 1468) ;;
+		pxe.window=*) PXE_WINDOW=$(pxe_num "${w#*=}" 8) ;;
+		pxe.tftp=busybox) PXE_TFTP=busybox ;;
 		pxe.debug | pxe.debug=1) PXE_DEBUG=1 ;;
 		esac
 	done
 	[ "$PXE_TIMEOUT" -gt 0 ] || PXE_TIMEOUT=1
+	[ "$PXE_WINDOW" -gt 0 ] || PXE_WINDOW=1
 }
 
 # pxe_backoff N: seconds to wait before retry round N (1, 2, ...): 2^N, at most 60.
@@ -158,9 +168,10 @@ _pxe_path() {
 # pxe_fetch SPEC PREFIX LOCAL RETRIES: resolves SPEC and downloads it to
 # LOCAL. Returns 0 on success, 1 when the server says the file does not
 # exist (or the path is refused), 2 on other failures after RETRIES retries
-# with backoff. TFTP asks for block size PXE_BLKSIZE first (busybox falls
-# back to 512 itself when the server ignores the option) and retries without
-# the option when that fails.
+# with backoff. TFTP asks for block size PXE_BLKSIZE, the transfer size and
+# (atftp) window PXE_WINDOW first, and retries without options when that
+# fails. A server-announced tsize that differs from what arrived is a
+# failed transfer (retried).
 pxe_fetch() {
 	pxe_resolve "$1" "$2"
 	rm -f "$3"
@@ -183,23 +194,52 @@ pxe_fetch() {
 _pxe_tftp() {
 	_srv=${RES_SERVER:-$SERVER}
 	for _bs in "$PXE_BLKSIZE" 512; do
-		debug "tftp -g -l $1 -r $RES_PATH (blksize $_bs) $_srv"
-		if _pxe_tftp1 "$1" "$_bs" 2>"$PXE_TMP/tftp.err"; then
-			return 0
+		debug "$PXE_TFTP -g -l $1 -r $RES_PATH (blksize $_bs) $_srv"
+		if "_pxe_$PXE_TFTP" "$1" "$_bs" 2>"$PXE_TMP/tftp.err"; then
+			_pxe_check_tsize "$1" && return 0
+			rm -f "$1"
+			return 2
 		fi
-		debug "tftp: $(cat "$PXE_TMP/tftp.err")"
-		# error packets 1 (file not found) and 2 (access violation)
+		rm -f "$1"
+		debug "tftp: $(tail -n 3 "$PXE_TMP/tftp.err")"
+		# busybox: error packets 1 (file not found) and 2 (access
+		# violation); atftp prints only the server's message.
 		grep -q 'error: ([12])' "$PXE_TMP/tftp.err" && return 1
+		grep -Eiq 'error received from server <.*(not found|access violation|permission denied|no such file)' \
+			"$PXE_TMP/tftp.err" && return 1
 		[ "$_bs" = 512 ] && break
 	done
 	return 2
 }
-_pxe_tftp1() {
+_pxe_busybox() {
 	if [ "$2" = 512 ]; then
 		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" "$_srv"
 	else
 		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" -b "$2" "$_srv"
 	fi
+}
+# atftp --trace logs every packet to stderr; its "received OACK" line holds
+# the options the server accepted (tsize among them). The port is explicit:
+# the initramfs has no /etc/services.
+_pxe_atftp() {
+	if [ "$2" = 512 ]; then
+		"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
+	else
+		"${PXE_BIN}atftp" --trace --option "tsize 0" --option "blksize $2" \
+			--option "windowsize $PXE_WINDOW" -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
+	fi
+}
+# _pxe_check_tsize LOCAL: the size the server announced (atftp's OACK) must
+# be the size received.
+_pxe_check_tsize() {
+	[ "$PXE_TFTP" = atftp ] || return 0
+	_ts=$(sed -n 's/^received OACK <.*tsize: \([0-9]*\).*/\1/p' "$PXE_TMP/tftp.err" | head -n 1)
+	[ -n "$_ts" ] || return 0
+	_got=$(pxe_size "$1")
+	debug "tsize $_ts, received $_got"
+	[ "$_ts" = "$_got" ] && return 0
+	say "size mismatch for $RES_DISPLAY: server announced $_ts bytes, received $_got"
+	return 1
 }
 _pxe_wget() {
 	debug "wget -q -O $1 $RES_PATH"
@@ -211,8 +251,38 @@ _pxe_wget() {
 	return 2
 }
 
-# pxe_size FILE: size in bytes.
-pxe_size() { wc -c <"$1" | tr -d ' '; }
+# pxe_magic FILE OFFSET COUNT: COUNT bytes at OFFSET, lower-case hex.
+pxe_magic() {
+	dd if="$1" bs=1 skip="$2" count="$3" 2>/dev/null | od -An -tx1 | tr -d ' \n'
+}
+
+# pxe_check_image KIND FILE: prints why FILE cannot be a KIND (kernel or
+# initrd) and fails, or succeeds silently. A kernel is an s390 Linux image
+# ("S390EP" at 0x10008; kexec on s390 loads any file and would jump into
+# it). An initrd is what Linux can unpack or mount: a newc/odc cpio archive,
+# gzip, xz, zstd, bzip2, lzma, lz4 or lzo data, or a cramfs, squashfs, romfs
+# or ext2 image.
+pxe_check_image() {
+	[ "${PXE_CHECK_IMAGES:-1}" = 0 ] && return 0
+	_m=$(pxe_magic "$2" 0 8)
+	if [ "$1" = kernel ]; then
+		[ "$(pxe_magic "$2" 65544 6)" = 533339304550 ] && return 0
+		echo "not an s390 Linux kernel image (no S390EP at 0x10008; starts with ${_m:-nothing})"
+		return 1
+	fi
+	case $_m in
+	303730373031* | 303730373032* | 303730373037* | 1f8b* | 1f9e* | fd377a585a00* | \
+		28b52ffd* | 425a68* | 5d0000* | 02214c18* | 894c5a4f* | 453dcd28* | 68737173* | \
+		2d726f6d3166732d*) return 0 ;;
+	esac
+	[ "$(pxe_magic "$2" 1080 2)" = 53ef ] && return 0
+	echo "not an initramfs or initrd image (cpio, compressed or filesystem; starts with ${_m:-nothing})"
+	return 1
+}
+
+# pxe_size FILE: size in bytes (stat, not wc -c: busybox wc reads the
+# whole file, ~0.35 s for a kernel under TCG).
+pxe_size() { stat -c %s "$1"; }
 
 # pxe_rescue REASON: the rescue shell on the console (restarted forever when
 # running as PID 1, so the kernel never panics).

@@ -34,8 +34,12 @@ pub struct BuildSpec {
     pub busybox: PathBuf,
     /// s390x kexec binary.
     pub kexec: PathBuf,
-    /// Tree in which kexec's interpreter and libraries are resolved.
+    /// Tree in which kexec's (and the TFTP client's) interpreter and
+    /// libraries are resolved.
     pub sysroot: PathBuf,
+    /// s390x atftp binary, installed as `/usr/bin/atftp` (None: the guest
+    /// uses busybox tftp, which cannot check the server's tsize).
+    pub tftp_client: Option<PathBuf>,
     /// Modules to include (with dependencies).
     pub module_names: Vec<String>,
     /// True when `module_names` is the default set (missing ones are skipped).
@@ -79,6 +83,9 @@ pub enum BuildError {
     /// kexec or its libraries are unusable.
     #[error("--kexec/--sysroot: {0}")]
     Kexec(#[from] crate::elfdeps::ElfDepsError),
+    /// The TFTP client or its libraries are unusable.
+    #[error("--tftp-client {0}/--sysroot: {1}")]
+    TftpClient(PathBuf, crate::elfdeps::ElfDepsError),
     /// An `--add` argument is malformed.
     #[error("--add {0:?}: expected SRC:DEST with DEST an absolute path")]
     AddSyntax(String),
@@ -254,6 +261,20 @@ pub fn build_image_cached(
     for (guest, host) in crate::elfdeps::resolve(&spec.kexec, &spec.sysroot)? {
         libraries.insert(guest, read("--sysroot", &host)?);
     }
+    let tftp_client = match &spec.tftp_client {
+        Some(path) => {
+            let data = read("--tftp-client", path)?;
+            let deps = crate::elfdeps::resolve(path, &spec.sysroot)
+                .map_err(|e| BuildError::TftpClient(path.clone(), e))?;
+            for (guest, host) in deps {
+                if let std::collections::btree_map::Entry::Vacant(slot) = libraries.entry(guest) {
+                    slot.insert(read("--sysroot", &host)?);
+                }
+            }
+            Some(data)
+        }
+        None => None,
+    };
 
     let mut extra = BTreeMap::new();
     for (src, dest) in &spec.add {
@@ -267,6 +288,7 @@ pub fn build_image_cached(
     let mut archive = initramfs::base_with_busybox(&busybox, &applets)?;
     let contents = PxeContents {
         kexec,
+        tftp_client,
         libraries,
         modules,
         extra,
@@ -327,8 +349,10 @@ pub struct DefaultInputs {
     pub busybox: PathBuf,
     /// kexec.
     pub kexec: PathBuf,
-    /// sysroot for kexec's libraries.
+    /// sysroot for kexec's and the TFTP client's libraries.
     pub sysroot: PathBuf,
+    /// atftp, when the defaults have one.
+    pub tftp_client: Option<PathBuf>,
 }
 
 /// Picks the default inputs for this host.
@@ -345,6 +369,7 @@ pub fn default_inputs(cache: &Path, loader_kernel: &str) -> Result<DefaultInputs
         busybox: set.busybox.clone(),
         kexec: set.kexec.clone(),
         sysroot: set.sysroot.clone(),
+        tftp_client: Some(set.tftp_client.clone()),
     })
 }
 
@@ -372,5 +397,6 @@ fn host_inputs() -> DefaultInputs {
         busybox: which(&["/bin/busybox", "/usr/bin/busybox"]),
         kexec: which(&["/sbin/kexec", "/usr/sbin/kexec"]),
         sysroot: PathBuf::from("/"),
+        tftp_client: Some(PathBuf::from("/usr/bin/atftp")).filter(|p| p.is_file()),
     }
 }

@@ -25,7 +25,7 @@ pub enum BusyboxError {
 
 /// Applets the guest scripts cannot work without.
 pub const REQUIRED_APPLETS: &[&str] = &[
-    "sh", "mount", "insmod", "ip", "udhcpc", "tftp", "sleep", "cat",
+    "sh", "mount", "insmod", "ip", "udhcpc", "tftp", "sleep", "cat", "stat",
 ];
 
 /// Checks an ELF is 64-bit big-endian s390x (EM_S390); returns the parsed header.

@@ -1,6 +1,6 @@
 //! What goes into an initramfs: the common base (directories, `/dev/console`,
 //! busybox with its applet symlinks) and the pxelinux.0 contents on top of it
-//! (kexec and its libraries, decompressed modules with their load list, the
+//! (kexec, the atftp TFTP client and their libraries, decompressed modules with their load list, the
 //! guest scripts, extra files). Produces a [`crate::cpio::Archive`]; it must
 //! not compress or write files (see [`crate::compress`], [`crate::build`]).
 
@@ -43,6 +43,8 @@ pub fn base_with_busybox(busybox: &[u8], applets: &[String]) -> Result<Archive, 
 pub struct PxeContents {
     /// kexec binary content (installed as `/sbin/kexec`).
     pub kexec: Vec<u8>,
+    /// atftp binary content (installed as `/usr/bin/atftp`), if any.
+    pub tftp_client: Option<Vec<u8>>,
     /// Run-time libraries and interpreter: guest path → content.
     pub libraries: BTreeMap<String, Vec<u8>>,
     /// Modules in load order.
@@ -54,6 +56,9 @@ pub struct PxeContents {
 /// Adds the pxelinux.0 contents to a base archive.
 pub fn add_pxe_contents(a: &mut Archive, c: &PxeContents) -> Result<(), CpioError> {
     a.add_file("/sbin/kexec", c.kexec.clone(), 0o755)?;
+    if let Some(t) = &c.tftp_client {
+        a.add_file("/usr/bin/atftp", t.clone(), 0o755)?;
+    }
     for (path, data) in &c.libraries {
         a.add_file(path, data.clone(), 0o755)?;
     }

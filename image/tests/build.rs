@@ -47,8 +47,11 @@ fn default_build_is_bootable_shape_and_byte_identical_twice() {
         "bin/sh",
         "bin/udhcpc",
         "sbin/kexec",
+        "usr/bin/atftp",
         "lib/ld64.so.1",
         "lib/s390x-linux-gnu/libc.so.6",
+        "lib/s390x-linux-gnu/libreadline.so.8",
+        "lib/s390x-linux-gnu/libtinfo.so.6",
         "etc/pxe/modules",
         "dev/console",
     ] {
@@ -152,6 +155,46 @@ fn kexec_closure_is_found_inside_the_sysroot() {
             host.display()
         );
     }
+}
+
+#[test]
+fn tftp_client_closure_is_found_inside_the_sysroot() {
+    let f = fixtures();
+    let files = s390_pxelinux::elfdeps::resolve(&f.tftp_client, &f.sysroot).expect("resolve");
+    let guest: Vec<&str> = files.keys().map(String::as_str).collect();
+    for lib in [
+        "/lib/s390x-linux-gnu/libc.so.6",
+        "/lib/s390x-linux-gnu/libreadline.so.8",
+        "/lib/s390x-linux-gnu/libtinfo.so.6",
+    ] {
+        assert!(guest.contains(&lib), "atftp closure lacks {lib}: {guest:?}");
+    }
+}
+
+#[test]
+fn tftp_client_with_a_library_missing_is_refused_by_name() {
+    let dir = scratch();
+    let out = dir.path().join("pxelinux.0");
+    let f = fixtures();
+    // A sysroot with kexec's closure but without libreadline.
+    let sysroot = dir.path().join("sysroot");
+    for (guest, host) in s390_pxelinux::elfdeps::resolve(&f.kexec, &f.sysroot).expect("resolve") {
+        let dest = sysroot.join(guest.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&host, &dest).expect("copy");
+    }
+    let run = s390_pxelinux(&[
+        "build",
+        "-o",
+        s(&out),
+        "--kexec",
+        s(&f.kexec),
+        "--sysroot",
+        s(&sysroot),
+        "--tftp-client",
+        s(&f.tftp_client),
+    ]);
+    assert_clear_error(&run, &["--tftp-client", "libreadline.so.8"], &out);
 }
 
 #[test]

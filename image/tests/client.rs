@@ -118,3 +118,134 @@ fn malformed_generated_configs() {
     );
     run_all(&cases);
 }
+
+#[test]
+fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
+    let run = support::run_guest(&support::one_label_case(
+        "atftp_options",
+        "console=ttysclp0 pxe.retries=0",
+        &[],
+    ));
+    assert!(
+        run.calls.lines().any(|l| l.starts_with(
+            "atftp --trace --option tsize 0 --option blksize 1468 --option windowsize 8 -g -l "
+        ) && l.ends_with("/tmp/pxe/kernel -r boot/vmlinuz 10.0.2.2 69")),
+        "no atftp call with the options for the kernel:\n{}",
+        run.calls
+    );
+    assert!(
+        !run.calls.contains("\ntftp "),
+        "busybox tftp used:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+#[test]
+fn knobs_choose_busybox_tftp_and_the_window() {
+    let run = support::run_guest(&support::one_label_case(
+        "busybox_forced",
+        "console=ttysclp0 pxe.retries=0 pxe.tftp=busybox",
+        &[],
+    ));
+    assert!(!run.calls.contains("atftp"), "atftp used:\n{}", run.calls);
+    assert!(
+        run.calls.contains("tftp -g -l"),
+        "no busybox tftp:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+
+    let run = support::run_guest(&support::one_label_case(
+        "window_16",
+        "console=ttysclp0 pxe.retries=0 pxe.window=16 pxe.blksize=1024",
+        &[],
+    ));
+    assert!(
+        run.calls
+            .contains("--option blksize 1024 --option windowsize 16"),
+        "knobs not passed to atftp:\n{}",
+        run.calls
+    );
+}
+
+#[test]
+fn a_transfer_shorter_than_the_announced_tsize_fails_and_is_retried() {
+    let run = support::run_guest(&support::one_label_case(
+        "tsize_lie",
+        "console=ttysclp0 pxe.retries=1",
+        &[("STUB_TSIZE_LIE", "boot/vmlinuz")],
+    ));
+    let m = support::markers(&run);
+    let expected = [
+        "size mismatch for boot/vmlinuz: server announced 7 bytes, received 6",
+        "transfer of boot/vmlinuz failed; retry 1/1 in 2s",
+        "size mismatch for boot/vmlinuz: server announced 7 bytes, received 6",
+        "ERROR cannot fetch kernel boot/vmlinuz",
+    ];
+    let mut at = m.iter();
+    for e in expected {
+        assert!(
+            at.any(|l| l == e),
+            "marker {e:?} missing or out of order in {m:#?}"
+        );
+    }
+    assert!(run.kexec_kernel.is_none(), "kexec ran on a short kernel");
+    let kernel_requests = run
+        .calls
+        .lines()
+        .filter(|l| l.contains("-r boot/vmlinuz "))
+        .count();
+    assert_eq!(kernel_requests, 2, "{}", run.calls);
+}
+
+#[test]
+fn kernels_and_initrds_are_checked_before_kexec() {
+    let kernel = support::fake_s390_kernel;
+    let mut ext2 = vec![0u8; 2048];
+    ext2[1080..1082].copy_from_slice(&[0x53, 0xef]);
+    for (name, initrd) in [
+        ("gzip", b"\x1f\x8b\x08\x00rest".to_vec()),
+        ("zstd", b"\x28\xb5\x2f\xfdrest".to_vec()),
+        ("xz", b"\xfd7zXZ\x00rest".to_vec()),
+        ("newc", b"070701000000".to_vec()),
+        ("ext2", ext2),
+    ] {
+        let run = support::run_guest(&support::image_check_case(name, kernel(), initrd));
+        assert!(
+            run.kexec_kernel.is_some(),
+            "{name}: a valid kernel + initrd was not booted:\n{}",
+            run.console
+        );
+    }
+
+    let run = support::run_guest(&support::image_check_case(
+        "text_kernel",
+        b"KERNEL".to_vec(),
+        b"\x1f\x8b".to_vec(),
+    ));
+    assert!(run.kexec_kernel.is_none(), "kexec of a text file");
+    assert!(
+        support::markers(&run).contains(
+            &"RESCUE kernel boot/vmlinuz is not an s390 Linux kernel image \
+              (no S390EP at 0x10008; starts with 4b45524e454c)"
+                .to_string()
+        ),
+        "{}",
+        run.console
+    );
+
+    let run = support::run_guest(&support::image_check_case(
+        "noise_initrd",
+        kernel(),
+        noise(4096, 3),
+    ));
+    assert!(run.kexec_kernel.is_none(), "kexec with a noise initrd");
+    let m = support::markers(&run);
+    assert!(
+        m.iter().any(|l| l.starts_with(
+            "ERROR initrd boot/initrd.img is not an initramfs or initrd image"
+        )),
+        "{m:#?}"
+    );
+}

@@ -163,6 +163,10 @@ pub enum Fault {
         path: String,
         /// Bytes kept.
         bytes: u64,
+        /// Announce the full size in tsize all the same (a file cut short
+        /// while it is served); default: tsize is the truncated size.
+        #[serde(default)]
+        announce_full: bool,
     },
 }
 

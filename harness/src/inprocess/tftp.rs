@@ -21,8 +21,15 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default)]
 pub struct TftpFaults {
     errors: Vec<ErrorFault>,
-    truncate: Vec<(String, u64)>,
+    truncate: Vec<Truncation>,
     zero_files: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Truncation {
+    path: String,
+    keep: u64,
+    announce_full: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,9 +57,15 @@ impl TftpFaults {
                     code: *code,
                     message: message.clone().unwrap_or_else(|| "injected error".into()),
                 }),
-                Fault::Truncate { path, bytes } => t
-                    .truncate
-                    .push((path.trim_start_matches('/').to_string(), *bytes)),
+                Fault::Truncate {
+                    path,
+                    bytes,
+                    announce_full,
+                } => t.truncate.push(Truncation {
+                    path: path.trim_start_matches('/').to_string(),
+                    keep: *bytes,
+                    announce_full: *announce_full,
+                }),
                 _ => {}
             }
         }
@@ -204,8 +217,8 @@ impl SandboxHandler {
                 .faults
                 .truncate
                 .iter()
-                .find(|(p, _)| *p == shown)
-                .map_or(size, |(_, keep)| size.min(*keep));
+                .find(|t| t.path == shown)
+                .map_or(size, |t| size.min(t.keep));
             self.log.line(format!(
                 "tftp: request #{n} {who} RRQ {shown:?}: serving {size} generated zero bytes"
             ));
@@ -230,18 +243,24 @@ impl SandboxHandler {
         })?;
         let full = data.len() as u64;
         let mut note = String::new();
-        if let Some((_, keep)) = self.faults.truncate.iter().find(|(p, _)| *p == shown) {
-            let keep = usize::try_from(*keep).unwrap_or(usize::MAX);
+        let mut announced = full;
+        if let Some(t) = self.faults.truncate.iter().find(|t| t.path == shown) {
+            let keep = usize::try_from(t.keep).unwrap_or(usize::MAX);
             if keep < data.len() {
                 data.truncate(keep);
                 note = format!(" (truncated from {full} bytes by the scenario)");
+                if !t.announce_full {
+                    announced = data.len() as u64;
+                } else {
+                    note.push_str(&format!(", tsize {full} announced"));
+                }
             }
         }
         let size = data.len() as u64;
         self.log.line(format!(
             "tftp: request #{n} {who} RRQ {shown:?}: serving {size} bytes{note}"
         ));
-        Ok((Box::new(futures_lite::io::Cursor::new(data)), size))
+        Ok((Box::new(futures_lite::io::Cursor::new(data)), announced))
     }
 }
 

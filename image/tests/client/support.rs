@@ -55,6 +55,9 @@ pub struct Case {
     pub answer: Option<String>,
     #[serde(default)]
     pub kexec_fail: bool,
+    /// Extra environment for the stubs (e.g. `STUB_TSIZE_LIE`).
+    #[serde(default)]
+    pub stub_env: BTreeMap<String, String>,
     #[serde(default)]
     pub expect: Expect,
     /// Binary files (generated cases only).
@@ -86,6 +89,7 @@ pub fn generated(name: &str, files: Vec<(&str, Vec<u8>)>) -> Case {
         cmdline: None,
         answer: None,
         kexec_fail: false,
+        stub_env: BTreeMap::new(),
         expect: Expect::default(),
         raw_files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     }
@@ -322,6 +326,11 @@ pub fn run_guest(case: &Case) -> GuestRun {
     if case.kexec_fail {
         cmd.env("STUB_KEXEC_FAIL", "1");
     }
+    if !case.stub_env.contains_key("PXE_CHECK_IMAGES") {
+        // the corpus uses tiny text files as kernels and initrds
+        cmd.env("PXE_CHECK_IMAGES", "0");
+    }
+    cmd.envs(&case.stub_env);
     let mut child = cmd.spawn().expect("spawn busybox sh");
     let start = Instant::now();
     loop {
@@ -561,4 +570,56 @@ fn check_kexec(case: &Case, g: &GuestRun, b: &pxelinux::BootTarget, out: &mut St
     if !g.calls.contains("kexec -e") {
         let _ = writeln!(out, "  kexec -e was not called");
     }
+}
+
+/// A one-label tree (kernel `boot/vmlinuz`, initrd `boot/initrd.img`) with
+/// the given kernel command line and stub environment, for transfer tests.
+pub fn one_label_case(name: &str, cmdline: &str, stub_env: &[(&str, &str)]) -> Case {
+    let mut c = generated(
+        name,
+        vec![
+            (
+                "boot/pxelinux.cfg/default",
+                b"DEFAULT l\nLABEL l\nKERNEL vmlinuz\nINITRD initrd.img\n".to_vec(),
+            ),
+            ("boot/vmlinuz", b"KERNEL".to_vec()),
+            ("boot/initrd.img", b"INITRD".to_vec()),
+        ],
+    );
+    c.cmdline = Some(cmdline.to_string());
+    c.stub_env = stub_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    c
+}
+
+/// The `S390-PXELINUX:` console markers of a guest run, without the prefix.
+pub fn markers(run: &GuestRun) -> Vec<String> {
+    run.console
+        .lines()
+        .filter_map(|l| l.split("S390-PXELINUX: ").nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The smallest file the guest's kernel check accepts: zeros with
+/// "S390EP" at 0x10008, as in every s390 Linux image.
+pub fn fake_s390_kernel() -> Vec<u8> {
+    let mut k = vec![0u8; 0x10010];
+    k[0x10008..0x1000e].copy_from_slice(b"S390EP");
+    k
+}
+
+/// A one-label case with the given kernel and initrd contents and the
+/// guest's image checks switched on.
+pub fn image_check_case(name: &str, kernel: Vec<u8>, initrd: Vec<u8>) -> Case {
+    let mut c = one_label_case(
+        name,
+        "console=ttysclp0 pxe.retries=0",
+        &[("PXE_CHECK_IMAGES", "1")],
+    );
+    c.raw_files.insert("boot/vmlinuz".into(), kernel);
+    c.raw_files.insert("boot/initrd.img".into(), initrd);
+    c
 }

@@ -26,9 +26,16 @@ pub struct BuildArgs {
     /// s390x kexec binary.
     #[arg(long, requires = "sysroot")]
     kexec: Option<PathBuf>,
-    /// Tree in which kexec's interpreter and libraries are found.
+    /// Tree in which kexec's (and --tftp-client's) interpreter and libraries are found.
     #[arg(long)]
     sysroot: Option<PathBuf>,
+    /// s390x atftp for the guest's transfers (checks the server's tsize, uses
+    /// windowsize); default: the fixtures' atftp unless --sysroot is given.
+    #[arg(long, requires = "sysroot", conflicts_with = "no_tftp_client")]
+    tftp_client: Option<PathBuf>,
+    /// Leave atftp out: the guest then uses busybox tftp (no tsize check).
+    #[arg(long)]
+    no_tftp_client: bool,
     /// Module to include with its dependencies (repeatable; default: virtio_net, virtio_blk, af_packet where modular).
     #[arg(long = "module", value_name = "NAME")]
     module: Vec<String>,
@@ -82,6 +89,14 @@ pub fn run(args: BuildArgs, cache: &Path) -> Result<()> {
         }),
         busybox: pick(args.busybox, d.map(|d| d.busybox.clone()), "--busybox")?,
         kexec: pick(args.kexec, d.map(|d| d.kexec.clone()), "--kexec")?,
+        // The default atftp lives in the fixtures' sysroot: it goes with it.
+        tftp_client: if args.no_tftp_client {
+            None
+        } else if args.tftp_client.is_some() || args.sysroot.is_some() {
+            args.tftp_client
+        } else {
+            d.and_then(|d| d.tftp_client.clone())
+        },
         sysroot: pick(args.sysroot, d.map(|d| d.sysroot.clone()), "--sysroot")?,
         default_modules: args.module.is_empty(),
         module_names: if args.module.is_empty() {
