@@ -1,9 +1,10 @@
 //! The guest's network: the seam between a scenario's `[network]` section and
 //! QEMU's `-netdev/-device` arguments. A [`Network`] attaches itself for one
 //! run and returns the QEMU arguments plus a guard that keeps any host-side
-//! service (the in-process DHCP/TFTP server of a later mode) alive until the
-//! run ends. Only the `slirp` mode (QEMU's built-in DHCP and TFTP) exists
-//! today. This module must not know about consoles or scenarios' steps.
+//! service alive until the run ends. `slirp` (QEMU's built-in DHCP and
+//! TFTP) lives here; `inprocess` ([`crate::inprocess`]) and `dnsmasq`
+//! ([`crate::dnsmasq`]) are modules of their own. This module must not know
+//! about consoles or scenarios' steps.
 
 use crate::HarnessError;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,10 @@ pub struct NetAttachment {
     pub qemu_args: Vec<String>,
     /// Packet capture written during the run, if any.
     pub pcap: Option<PathBuf>,
+    /// A network namespace (e.g. `/run/netns/NAME`) QEMU must run in to
+    /// see its `-netdev` (the `dnsmasq` mode's tap); `None`: the harness's
+    /// own. Passed on as [`crate::qemu::MachineSpec::netns`].
+    pub netns: Option<PathBuf>,
     /// Keeps host-side services alive; dropped when the run ends.
     pub guard: Option<Box<dyn Send>>,
 }
@@ -137,6 +142,7 @@ impl Network for Slirp {
         Ok(NetAttachment {
             qemu_args: args,
             pcap,
+            netns: None,
             guard: None,
         })
     }

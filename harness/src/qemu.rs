@@ -145,6 +145,10 @@ pub struct MachineSpec {
     pub uuid: Option<String>,
     /// Network arguments (from [`crate::network`]).
     pub net_args: Vec<String>,
+    /// Network namespace to start QEMU in (a path such as
+    /// `/run/netns/NAME`, entered with `setns` before exec), for a
+    /// `-netdev` that only exists there (the `dnsmasq` mode's tap).
+    pub netns: Option<PathBuf>,
     /// Raw disk images attached as virtio-blk-ccw (opened with snapshot=on,
     /// so the image is never modified).
     pub disks: Vec<PathBuf>,
@@ -164,6 +168,7 @@ impl Default for MachineSpec {
             memory_mb: 512,
             uuid: None,
             net_args: Vec::new(),
+            netns: None,
             disks: Vec::new(),
             direct: None,
             tcg_tb_size_mb: None,
@@ -337,7 +342,13 @@ impl Machine {
         let binary = || std::iter::once(qemu.path.clone().into_os_string());
         let command_line = shell_quote(binary().chain(args.clone()));
         if let Some(p) = &logs.cmdline {
-            let by_hand = shell_quote(binary().chain(build_args(spec, Wiring::Terminal)));
+            let mut by_hand = shell_quote(binary().chain(build_args(spec, Wiring::Terminal)));
+            if let Some(ns) = &spec.netns {
+                by_hand = format!(
+                    "# ran in network namespace {} (removed after the run)\n{by_hand}",
+                    ns.display()
+                );
+            }
             let script = format!(
                 "#!/bin/sh\n# Re-runs this boot with the console on your terminal (Ctrl-A x quits).\n\
                  # netboot-harness ran it with the console and QMP on its own (temporary) sockets:\n\
@@ -361,9 +372,23 @@ impl Machine {
             .stdout(stdout)
             .stderr(stderr)
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+        let netns = match &spec.netns {
+            Some(p) => Some(
+                std::fs::File::open(p)
+                    .map_err(|e| HarnessError::io("opening the network namespace", p, e))?,
+            ),
+            None => None,
+        };
+        // SAFETY: setns and prctl are async-signal-safe; the closure
+        // allocates nothing (the namespace file stays open until exec).
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
+                if let Some(ns) = &netns {
+                    use std::os::fd::AsRawFd;
+                    if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });

@@ -206,6 +206,7 @@ fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
         NetworkMode::InProcess(cfg) => {
             Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()))
         }
+        NetworkMode::Dnsmasq(s) => Box::new(crate::dnsmasq::Dnsmasq::new(s.clone())),
     }
 }
 
@@ -286,6 +287,7 @@ pub async fn run(
                 })
                 .map_err(fail_setup)?;
             spec.net_args = att.qemu_args;
+            spec.netns = att.netns;
             att.guard
         }
         None => None,

@@ -118,6 +118,9 @@ pub enum NetworkMode {
     /// The harness's own DHCP/TFTP on a virtual segment
     /// ([`crate::inprocess`]), settings resolved.
     InProcess(Box<crate::inprocess::config::Resolved>),
+    /// The host's dnsmasq in a network namespace ([`crate::dnsmasq`]),
+    /// settings resolved.
+    Dnsmasq(crate::dnsmasq::Settings),
 }
 
 impl NetworkMode {
@@ -126,6 +129,7 @@ impl NetworkMode {
         match self {
             NetworkMode::Slirp { .. } => "slirp",
             NetworkMode::InProcess(_) => "inprocess",
+            NetworkMode::Dnsmasq(_) => "dnsmasq",
         }
     }
 }
@@ -254,6 +258,7 @@ struct RawNetwork {
     net: Option<String>,
     dhcpstart: Option<String>,
     inprocess: Option<crate::inprocess::InProcessConfig>,
+    dnsmasq: Option<crate::dnsmasq::DnsmasqConfig>,
 }
 
 /// `mode = "slirp"` or `mode = ["slirp", "inprocess"]` (one run per mode).
@@ -421,6 +426,11 @@ impl Scenario {
                     "network.inprocess: only meaningful with mode \"inprocess\"".into(),
                 ));
             }
+            if n.dnsmasq.is_some() && !modes.iter().any(|m| m == "dnsmasq") {
+                return Err(err(
+                    "network.dnsmasq: only meaningful with mode \"dnsmasq\"".into(),
+                ));
+            }
             for m in &modes {
                 let mode = match m.as_str() {
                     "slirp" => NetworkMode::Slirp {
@@ -444,9 +454,23 @@ impl Scenario {
                             .map_err(|e| err(format!("network.inprocess: {e}")))?;
                         NetworkMode::InProcess(Box::new(resolved))
                     }
+                    "dnsmasq" => {
+                        if let Some(t) = &n.tftp_server_name {
+                            return Err(err(format!(
+                                "network.tftp_server_name {t:?}: not supported in mode \"dnsmasq\" (its TFTP server is the DHCP server)"
+                            )));
+                        }
+                        let settings = n
+                            .dnsmasq
+                            .clone()
+                            .unwrap_or_default()
+                            .resolve(&bootfile, n.net.as_deref(), n.dhcpstart.as_deref())
+                            .map_err(|e| err(format!("network: {e}")))?;
+                        NetworkMode::Dnsmasq(settings)
+                    }
                     other => {
                         return Err(err(format!(
-                            "network.mode {other:?}: unknown (supported: \"slirp\", \"inprocess\")"
+                            "network.mode {other:?}: unknown (supported: \"slirp\", \"inprocess\", \"dnsmasq\")"
                         )))
                     }
                 };

@@ -1,11 +1,15 @@
 //! `cargo test --test boot`: one libtest-mimic trial per scenario file in
 //! `scenarios/` and in every directory of `BOOT_SCENARIOS`. Slow scenarios
 //! are ignored unless `--ignored`/`--include-ignored` is given. Trials run in
-//! parallel up to `--test-threads` (default: the number of cores).
+//! parallel up to `--test-threads` (default: the number of cores). Trials in
+//! the `dnsmasq` network mode are ignored, with the reason on stderr, when
+//! its prerequisites (root, dnsmasq, ip, /dev/net/tun) are missing, except
+//! under `CI=true` as root, where a missing tool fails them.
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use netboot_harness::dnsmasq;
 use netboot_harness::runner::{self, Harness, RunOptions};
-use netboot_harness::scenario::{self, Scenario};
+use netboot_harness::scenario::{self, NetworkMode, Scenario};
 use std::sync::{Arc, OnceLock};
 
 fn main() {
@@ -49,9 +53,43 @@ fn trials(path: std::path::PathBuf, harness: Arc<OnceLock<Result<Harness, String
     }
 }
 
+/// Whether a `dnsmasq` trial can run here: `Ok`, `Err(reason)` to skip, or
+/// a failure when CI (as root) is missing a tool. Checked once.
+fn dnsmasq_gate() -> &'static Result<(), (String, bool)> {
+    static GATE: OnceLock<Result<(), (String, bool)>> = OnceLock::new();
+    GATE.get_or_init(|| match dnsmasq::prerequisites() {
+        Ok(_) => Ok(()),
+        Err(reason) => {
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            let fail = root && ci;
+            eprintln!(
+                "boot: dnsmasq-mode trials {}: {reason}",
+                if fail {
+                    "FAIL (CI=true and root: the prerequisites must be installed)"
+                } else {
+                    "skipped"
+                }
+            );
+            Err((reason, fail))
+        }
+    })
+}
+
 fn trial(sc: Scenario, harness: Arc<OnceLock<Result<Harness, String>>>) -> Trial {
     let name = sc.name.clone();
-    let slow = sc.slow;
+    let mut skip = sc.slow;
+    if matches!(sc.network, Some(NetworkMode::Dnsmasq(_))) {
+        match dnsmasq_gate() {
+            Ok(()) => {}
+            Err((reason, true)) => {
+                let reason = reason.clone();
+                return Trial::test(name, move || Err(Failed::from(reason)));
+            }
+            Err((_, false)) => skip = true,
+        }
+    }
     Trial::test(name, move || {
         let h = harness
             .get_or_init(|| Harness::new().map_err(|e| e.to_string()))
@@ -61,5 +99,5 @@ fn trial(sc: Scenario, harness: Arc<OnceLock<Result<Harness, String>>>) -> Trial
             .map(|_| ())
             .map_err(|f| Failed::from(f.to_string()))
     })
-    .with_ignored_flag(slow)
+    .with_ignored_flag(skip)
 }

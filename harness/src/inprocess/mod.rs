@@ -144,6 +144,7 @@ impl Network for InProcess {
                 format!("{},event_idx=off", nic_device("n0", ctx.mac)),
             ],
             pcap: Some(pcap_path),
+            netns: None,
             guard: Some(Box::new(Guard { task, _dir: dir })),
         })
     }
