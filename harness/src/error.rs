@@ -19,10 +19,12 @@ pub enum HarnessError {
         source: std::io::Error,
     },
     /// A scenario file is invalid.
-    #[error("scenario {path}: {message}")]
+    #[error("scenario {}{}: {message}", path.display(), at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
     Scenario {
         /// The scenario file.
         path: PathBuf,
+        /// Line and column (1-based) of the offending key, when known.
+        at: Option<(usize, usize)>,
         /// What is wrong, naming the key.
         message: String,
     },

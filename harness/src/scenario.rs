@@ -1,8 +1,9 @@
 //! Scenario files: one TOML file per scenario (format documented in
 //! `scenarios/README.md`). Owns parsing with unknown keys rejected,
 //! validation (every error names the key), artifact references (`@name`),
-//! regex compilation and discovery of scenario files in directories. It must
-//! not build anything or start QEMU.
+//! regex compilation and discovery of scenario files in directories. Errors
+//! give the file, line and column of the key they name and show that line.
+//! It must not build anything or start QEMU.
 
 use crate::HarnessError;
 use regex::bytes::Regex;
@@ -338,6 +339,141 @@ fn valid_tftp_path(p: &str) -> bool {
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
+/// A key path segment in a parsed scenario document.
+type DeTable<'i> = toml::de::DeTable<'i>;
+/// A value in a parsed scenario document.
+type DeValue<'i> = toml::de::DeValue<'i>;
+
+/// A key as messages write it: bare if it can be, else quoted.
+fn key_text(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// The key path (`step 2 timeout`, `machine.mac`, `tftp."a b"`) of the
+/// innermost key or value at byte `offset`, in the style errors name keys:
+/// array elements are numbered from 1.
+fn key_at(doc: &DeTable<'_>, offset: usize) -> Option<String> {
+    /// Appends the path to `offset` inside `v` (after `path`) if it is there.
+    fn in_value(v: &DeValue<'_>, offset: usize, path: &mut String, sep: char) -> bool {
+        let entries: Vec<(String, &toml::Spanned<DeValue<'_>>, _)> = match v {
+            DeValue::Table(t) => t
+                .iter()
+                .map(|(k, v)| (key_text(k.get_ref()), v, Some(k.span())))
+                .collect(),
+            DeValue::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((i + 1).to_string(), v, None))
+                .collect(),
+            _ => return false,
+        };
+        // After an array element the next key follows a space (`step 2
+        // expect`), after a table key a dot (`machine.mac`).
+        let index = matches!(v, DeValue::Array(_));
+        entries.into_iter().any(|(name, value, key_span)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push(if index { ' ' } else { sep });
+            }
+            path.push_str(&name);
+            let next_sep = if index { ' ' } else { '.' };
+            let found = key_span.is_some_and(|k| k.contains(&offset))
+                || in_value(value.get_ref(), offset, path, next_sep)
+                || value.span().contains(&offset);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        })
+    }
+    let mut path = String::new();
+    let root = DeValue::Table(doc.clone());
+    in_value(&root, offset, &mut path, '.').then_some(path)
+}
+
+/// Where the key a validation message starts with sits in the document.
+/// Messages name keys as `machine.mac`, `step 2 expect`, `tftp."path"`,
+/// `direct.initrd 1`; the longest prefix of that path found in the document
+/// gives the span (of the value, so the column points at what is wrong).
+fn key_span(doc: &DeTable<'_>, message: &str) -> Option<std::ops::Range<usize>> {
+    let mut rest = message;
+    let mut current: Option<&toml::Spanned<DeValue<'_>>> = None;
+    let mut table = Some(doc);
+    let mut array: Option<&[toml::Spanned<DeValue<'_>>]> = None;
+    loop {
+        let (seg, tail) = if let Some(q) = rest.strip_prefix('"') {
+            // A quoted key, as `{:?}` writes it (no escapes in practice).
+            let end = q.find('"')?;
+            (&q[..end], &q[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        if seg.is_empty() {
+            break;
+        }
+        let next = match (seg.parse::<usize>(), array, table) {
+            (Ok(n), Some(a), _) if n >= 1 => a.get(n - 1),
+            (_, _, Some(t)) => t.get(seg),
+            _ => None,
+        };
+        let Some(next) = next else { break };
+        current = Some(next);
+        table = next.get_ref().as_table();
+        array = next.get_ref().as_array().map(|a| &a[..]);
+        rest = match tail.strip_prefix('.').or_else(|| tail.strip_prefix(' ')) {
+            Some(t) => t,
+            None => break,
+        };
+    }
+    current.map(|v| v.span())
+}
+
+/// A scenario error at `span` of `text` (if known): line and column, and
+/// the offending line with a marker under the span.
+fn located(
+    path: &Path,
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: String,
+) -> HarnessError {
+    let Some(span) = span.filter(|s| s.start <= text.len()) else {
+        return HarnessError::Scenario {
+            path: path.to_path_buf(),
+            at: None,
+            message,
+        };
+    };
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..span.start].matches('\n').count() + 1;
+    let column = text[line_start..span.start].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let width = text
+        .get(span.start..span.end.min(line_start + line.len()).max(span.start))
+        .map_or(1, |s| s.chars().count().max(1));
+    let gutter = line_no.to_string().len();
+    HarnessError::Scenario {
+        path: path.to_path_buf(),
+        at: Some((line_no, column)),
+        message: format!(
+            "{message}\n {line_no} | {line}\n {:gutter$} | {:>column$}",
+            "",
+            "^".repeat(width),
+            column = column - 1 + width,
+        ),
+    }
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, HarnessError> {
@@ -349,11 +485,28 @@ impl Scenario {
     /// Parses scenario text; `path` gives the name and the base directory
     /// of `file` sources.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, HarnessError> {
-        let err = |message: String| HarnessError::Scenario {
-            path: path.to_path_buf(),
-            message,
+        let doc = toml::de::DeTable::parse(text).ok();
+        // Every message starts with the key it names: point at that key.
+        let err = |message: String| {
+            let span = doc.as_ref().and_then(|d| key_span(d.get_ref(), &message));
+            located(path, text, span, message)
         };
-        let raw: RawScenario = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let key = match (&doc, &span) {
+                (Some(d), Some(s)) => key_at(d.get_ref(), s.start),
+                _ => None,
+            };
+            let message = e.message().trim().replace(
+                "data did not match any variant of untagged enum RawSource",
+                "expected a string or a table with one of `text`, `file`, `artifact`",
+            );
+            let message = match key {
+                Some(k) => format!("{k}: {message}"),
+                None => message,
+            };
+            located(path, text, span, message)
+        })?;
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())

@@ -1,6 +1,8 @@
 //! The harness's own tests (no guest boots): QEMU lifetime (no QEMU outlives
 //! a dropped handle or a Ctrl-C), console expectations against a live QEMU,
-//! QMP quit, version/firmware selection, and scenario-file validation.
+//! QMP quit, version/firmware selection, scenario-file validation (file, line
+//! and key in every error), and the `run` command's failures: a scenario
+//! typo, missing fixtures, QEMU killed mid-boot (no process left behind).
 
 mod support;
 
@@ -28,9 +30,11 @@ fn dropped_machine_leaves_no_qemu() {
 fn ctrl_c_kills_qemu() {
     // Re-run this test binary as a helper that starts a QEMU and waits.
     let exe = std::env::current_exe().expect("test binary path");
+    let token = unique_token();
     let mut helper = std::process::Command::new(exe)
         .args(["--exact", "helper_hold_qemu", "--ignored", "--nocapture"])
         .env("NBH_HOLD_QEMU", "1")
+        .env(TOKEN_ENV, &token)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starting the helper");
@@ -54,6 +58,7 @@ fn ctrl_c_kills_qemu() {
         gone_within_5s(qemu_pid),
         "QEMU {qemu_pid} survived Ctrl-C of its harness"
     );
+    assert_no_process_left(&token);
 }
 
 /// Not a test on its own: the process `ctrl_c_kills_qemu` interrupts.
@@ -373,4 +378,198 @@ fn two_runs_of_one_scenario_take_turns_on_its_artifact_directory() {
         !leftover,
         "the second run must start from an empty directory"
     );
+}
+
+#[test]
+fn scenario_typos_name_the_file_line_column_and_key() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &[
+                "description = 'x'",
+                "[network]",
+                "mode = 'slirp'",
+                "[[step]]",
+                "expct = 'y'",
+            ],
+            ":5:1: ",
+            "step 1 expct: unknown field `expct`, expected one of `expect`",
+        ),
+        (
+            &[
+                "description = 'x'",
+                "[netwrk]",
+                "mode = 'slirp'",
+                "[[step]]",
+                "expect = 'y'",
+            ],
+            ":2:2: ",
+            "netwrk: unknown field `netwrk`",
+        ),
+        (
+            &[
+                "description = 'x'",
+                "[network]",
+                "mode = 'slirp'",
+                "[[step]]",
+                "expect = 'y'",
+                "[[step]]",
+                "expect = 'z'",
+                "timeout = 'ten'",
+            ],
+            ":8:11: ",
+            "step 2 timeout: invalid type: string \"ten\", expected f64",
+        ),
+        (
+            &[
+                "description = 'x'",
+                "[network]",
+                "mode = 'slirp",
+                "[[step]]",
+                "expect = 'y'",
+            ],
+            ":3:14: ",
+            "invalid literal string",
+        ),
+        (
+            &[
+                "description = 'x'",
+                "[network]",
+                "mode = 'slirp'",
+                "[machine]",
+                "mac = '52:54'",
+                "[[step]]",
+                "expect = 'y'",
+            ],
+            ":5:7: ",
+            "machine.mac \"52:54\": expected six colon-separated hex bytes",
+        ),
+    ];
+    for (text, at, key_and_message) in cases {
+        let text = lines(text);
+        let msg = scenario_error(&text);
+        let line_no: usize = at[1..]
+            .split(':')
+            .next()
+            .and_then(|l| l.parse().ok())
+            .expect("line");
+        let offending = text.lines().nth(line_no - 1).expect("offending line");
+        assert!(
+            msg.starts_with(&format!(
+                "scenario /nonexistent/scenarios/bad.toml{at}{key_and_message}"
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!(" {line_no} | {offending}\n")),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn run_command_reports_a_scenario_typo_with_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = lines(&[
+        "description = 'x'",
+        "[network]",
+        "mode = 'slirp'",
+        "[[step]]",
+        "expct = 'y'",
+    ]);
+    let file = scenario_file(dir.path(), "typo", &text);
+    let token = unique_token();
+    let mut run = harness_command(&token, &["run", file.to_str().expect("utf-8")]);
+    let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
+    assert!(!ok, "a scenario with a typo ran:\n{output}");
+    assert!(
+        output.contains(&format!(
+            "{}:5:1: step 1 expct: unknown field `expct`",
+            file.display()
+        )),
+        "{output}"
+    );
+    assert_no_process_left(&token);
+}
+
+#[test]
+fn missing_fixtures_fail_the_run_naming_them_and_the_fetch_command() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let token = unique_token();
+    let mut run = harness_command(
+        &token,
+        &[
+            "run",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scenarios/direct-target.toml"
+            ),
+        ],
+    );
+    run.env("S390_PXELINUX_CACHE", empty.path())
+        .env("S390_PXELINUX_OFFLINE", "1");
+    let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
+    assert!(!ok, "ran without fixtures:\n{output}");
+    for needle in [
+        &format!("fixtures missing from the cache {}", empty.path().display()),
+        "linux-image-6.12",
+        "busybox-static",
+        "cargo run -p s390-pxelinux -- fixtures fetch",
+    ] {
+        assert!(output.contains(needle), "{needle:?} not in:\n{output}");
+    }
+    assert_no_process_left(&token);
+}
+
+#[test]
+fn qemu_killed_mid_boot_fails_the_run_at_once_and_leaves_no_process() {
+    let name = "selftest-qemu-killed";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario_file(
+        dir.path(),
+        name,
+        &lines(&[
+            "description = 'self-test: QEMU is SIGKILLed by someone else while the firmware runs'",
+            "[network]",
+            "mode = 'slirp'",
+            "[tftp]",
+            "'pxelinux.0' = '@pxelinux'",
+            "[[step]]",
+            "expect = 'LOADPARM|Network boot starting'",
+            "[[step]]",
+            "expect = 'TARGET-UP'",
+        ]),
+    );
+    let token = unique_token();
+    let mut run = harness_command(&token, &["run", file.to_str().expect("utf-8")])
+        .spawn()
+        .expect("netboot-harness run");
+    let tree = netboot_harness::artifacts::artifacts_root().join(name);
+    let firmware_running = || {
+        qemu_serving(&token, &tree).filter(|_| {
+            file_contains(
+                &tree.join("console.log"),
+                &["LOADPARM", "Network boot starting"],
+            )
+        })
+    };
+    let mut ended = || run.try_wait().ok().flatten().is_some();
+    let limit = netboot_harness::scaled(120.0);
+    wait_until(limit, || firmware_running().is_some() || ended());
+    let Some(pid) = firmware_running() else {
+        panic!("no QEMU running the firmware:\n{}", finished(run).1);
+    };
+    sigkill(pid);
+    let killed = std::time::Instant::now();
+    let (ok, output) = finished(run);
+    assert!(!ok, "the run passed:\n{output}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(15),
+        "took {:?} to notice",
+        killed.elapsed()
+    );
+    assert!(
+        output.contains("step 2/2 expecting /TARGET-UP/: QEMU exited early (signal: 9 (SIGKILL))"),
+        "{output}"
+    );
+    assert_no_process_left(&token);
 }

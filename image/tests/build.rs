@@ -1,9 +1,11 @@
 //! Builder integration tests on the real pinned Debian s390x inputs: output
-//! properties, determinism, module and ELF resolution, and every bad input.
+//! properties, determinism, module and ELF resolution, every bad input, and
+//! a build killed (SIGKILL) at any moment, which never leaves a partial output.
 
 mod support;
 
 use s390_pxelinux::modules::ModuleTree;
+use std::time::Duration;
 use support::*;
 
 #[test]
@@ -340,5 +342,76 @@ fn inspect_refuses_non_s390_and_truncated_files() {
         ok.ok && ok.stdout.contains("zstd") && ok.stdout.contains("/sbin/kexec"),
         "{}",
         ok.stdout
+    );
+}
+
+#[test]
+fn a_build_killed_at_any_moment_leaves_the_old_or_the_new_image_and_its_temporaries_are_swept() {
+    let dir = scratch();
+    let out = dir.path().join("pxelinux.0");
+    let old = complete_build(&out, &["--cmdline", "console=ttysclp0 previous"]);
+    let new = complete_build(&out, &[]);
+    let cold = cold_cache();
+    let cold_args = ["--cache-dir", s(cold.path())];
+    // Warm builds take ~0.1 s: these moments cover start, build and write;
+    // the cold ones (compression, seconds) land before the write.
+    let mut moments: Vec<(KillAt, &[&str])> = (0..12)
+        .map(|i| (KillAt::After(Duration::from_millis(i * 10)), &[][..]))
+        .collect();
+    moments.extend([(KillAt::TemporaryAppears, &[][..]); 3]);
+    moments.extend([300, 900].map(|ms| (KillAt::After(Duration::from_millis(ms)), &cold_args[..])));
+    for previous in [Some(&old), None] {
+        let mut kills_mid_write = 0;
+        for (at, extra) in &moments {
+            match previous {
+                Some(bytes) => std::fs::write(&out, bytes).expect("previous output"),
+                None => drop(std::fs::remove_file(&out)),
+            }
+            let killed = build_killed(&out, extra, *at);
+            let context = format!("previous {}, killed {killed} at {at:?}", previous.is_some());
+            assert_whole_or_absent(&out, &[&old, &new], previous.is_none(), &context);
+            if killed && matches!(at, KillAt::TemporaryAppears) {
+                kills_mid_write += !temporaries(dir.path()).is_empty() as usize;
+            }
+        }
+        assert!(kills_mid_write > 0, "no kill landed during the write");
+        assert_eq!(complete_build(&out, &[]), new);
+        assert_eq!(
+            temporaries(dir.path()),
+            Vec::<String>::new(),
+            "stale temporaries kept"
+        );
+    }
+}
+
+#[test]
+fn missing_fixtures_name_the_packages_and_the_fetch_command() {
+    let dir = scratch();
+    let out = dir.path().join("pxelinux.0");
+    let empty = dir.path().join("empty-cache");
+    let build = ["build", "-o", s(&out), "--cache-dir", s(&empty)];
+    let needles = [
+        "fixtures missing from the cache",
+        s(&empty),
+        "busybox-static",
+        "linux-image-6.1",
+        "cargo run -p s390-pxelinux -- fixtures fetch",
+    ];
+    // Fetching forbidden by the knob: nothing runs, nothing is created.
+    let offline = s390_pxelinux_env(&build, &[("S390_PXELINUX_OFFLINE", "1")]);
+    assert_clear_error(&offline, &needles, &out);
+    assert!(
+        offline.stderr.contains("S390_PXELINUX_OFFLINE is set"),
+        "{}",
+        offline.stderr
+    );
+    assert!(!empty.exists(), "an offline build created the cache");
+    // Fetching impossible: no apt on PATH (never reaches the network).
+    let no_apt = s390_pxelinux_env(&build, &[("PATH", "/nonexistent")]);
+    assert_clear_error(&no_apt, &needles, &out);
+    assert!(
+        no_apt.stderr.contains("cannot run apt-get"),
+        "{}",
+        no_apt.stderr
     );
 }

@@ -187,3 +187,133 @@ impl Interactive {
         stdin.flush().expect("flush");
     }
 }
+
+/// Scenario text from its lines (line numbers in errors are then obvious).
+pub fn lines(ls: &[&str]) -> String {
+    ls.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Environment variable carrying a test's token into the processes it
+/// starts; QEMU and any server inherit it, so they can be found later.
+pub const TOKEN_ENV: &str = "NBH_TEST_TOKEN";
+
+/// A token unique to this call (pid, time, counter).
+pub fn unique_token() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{}-{nanos}-{n}", std::process::id())
+}
+
+/// Live processes whose environment carries `TOKEN_ENV=token`: everything
+/// started, directly or not, by a process given that token. Returns
+/// (pid, command name).
+pub fn processes_with_token(token: &str) -> Vec<(u32, String)> {
+    let needle = format!("{TOKEN_ENV}={token}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .filter(|&pid| alive(pid))
+        .map(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, comm.trim().to_string())
+        })
+        .collect()
+}
+
+/// The command line of `pid`, arguments separated by spaces.
+pub fn cmdline_of(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// The pid of the QEMU carrying `token` whose command line names `dir`
+/// (a run's artifact directory: not a `--version` probe).
+pub fn qemu_serving(token: &str, dir: &Path) -> Option<u32> {
+    let dir = dir.to_string_lossy();
+    processes_with_token(token)
+        .into_iter()
+        .find(|(pid, comm)| comm.starts_with("qemu-system") && cmdline_of(*pid).contains(&*dir))
+        .map(|(pid, _)| pid)
+}
+
+/// True if the file at `path` exists and contains one of `needles`.
+pub fn file_contains(path: &Path, needles: &[&str]) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| needles.iter().any(|n| t.contains(n)))
+}
+
+/// Asserts that no process carrying `token` is left, allowing 5 s for
+/// killed ones to be reaped.
+pub fn assert_no_process_left(token: &str) {
+    let left = wait_until(std::time::Duration::from_secs(5), || {
+        processes_with_token(token).is_empty()
+    });
+    assert!(
+        left,
+        "processes left behind: {:?}",
+        processes_with_token(token)
+    );
+}
+
+/// Polls `cond` every 20 ms for up to `limit`; returns whether it held.
+pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The `netboot-harness` binary with `args`, carrying `token`, output piped.
+pub fn harness_command(token: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netboot-harness"));
+    cmd.args(args)
+        .env(TOKEN_ENV, token)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// Output of a finished command: success, stdout + stderr together.
+pub fn finished(child: std::process::Child) -> (bool, String) {
+    let out = child.wait_with_output().expect("waiting for the command");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Writes `text` as `<dir>/<name>.toml`; returns its path.
+pub fn scenario_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("writing the scenario file");
+    path
+}
+
+/// SIGKILLs `pid` (a process this test found, e.g. a QEMU).
+pub fn sigkill(pid: u32) {
+    // SAFETY: plain kill(2) on a process of this test's own making.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+}

@@ -32,8 +32,14 @@ pub struct Run {
 
 /// Runs `s390-pxelinux` with `args`.
 pub fn s390_pxelinux(args: &[&str]) -> Run {
+    s390_pxelinux_env(args, &[])
+}
+
+/// Runs `s390-pxelinux` with `args` and extra environment variables.
+pub fn s390_pxelinux_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_s390-pxelinux"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run s390-pxelinux");
@@ -216,4 +222,110 @@ pub fn tftp_root_with(image: &Path) -> (tempfile::TempDir, PathBuf) {
     std::fs::copy(image, &dest).expect("copy pxelinux.0");
     let root = dir.path().to_path_buf();
     (dir, root)
+}
+
+/// Names of the builder's temporary files (`.s390-pxelinux-<pid>-*.tmp`) in `dir`.
+pub fn temporaries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    n.starts_with(s390_pxelinux::atomic::TEMP_PREFIX) && n.ends_with(".tmp")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// A fixture cache sharing the real cache's unpacked packages (symlinks) but
+/// not its compressed-initramfs cache, so a build through it is cold (seconds).
+pub fn cold_cache() -> tempfile::TempDir {
+    fixtures();
+    let real = fixtures::default_cache_dir();
+    let dir = scratch();
+    for e in std::fs::read_dir(&real).expect("fixture cache").flatten() {
+        let name = e.file_name();
+        let n = name.to_string_lossy();
+        if n == "unpacked" || n.starts_with("sysroot-") {
+            std::os::unix::fs::symlink(e.path(), dir.path().join(&name)).expect("symlink");
+        }
+    }
+    dir
+}
+
+/// When a test kills a running build.
+#[derive(Debug, Clone, Copy)]
+pub enum KillAt {
+    /// This long after it started.
+    After(Duration),
+    /// As soon as a new temporary file appears beside the output (mid-write).
+    TemporaryAppears,
+}
+
+/// Runs `s390-pxelinux build -o out` with `extra` arguments and SIGKILLs it
+/// at `at` (unless it has exited by then); returns true if it was killed.
+pub fn build_killed(out: &Path, extra: &[&str], at: KillAt) -> bool {
+    let dir = out.parent().expect("output directory");
+    let before = temporaries(dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_s390-pxelinux"))
+        .args(["build", "-o", s(out)])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run s390-pxelinux");
+    let started = Instant::now();
+    let due = |now: Instant| match at {
+        KillAt::After(d) => now - started >= d,
+        KillAt::TemporaryAppears => temporaries(dir).iter().any(|t| !before.contains(t)),
+    };
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return false;
+        }
+        if due(Instant::now()) {
+            child.kill().expect("SIGKILL the build");
+            child.wait().expect("reap the build");
+            return true;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "build never finished"
+        );
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Builds `out` to completion with `extra` arguments; returns the image,
+/// checked by `inspect`.
+pub fn complete_build(out: &Path, extra: &[&str]) -> Vec<u8> {
+    let mut argv = vec!["build", "-o", s(out)];
+    argv.extend_from_slice(extra);
+    let r = s390_pxelinux(&argv);
+    assert!(r.ok, "{}", r.stderr);
+    let data = std::fs::read(out).expect("read the built image");
+    s390_pxelinux::inspect::inspect(&data).expect("a complete build inspects");
+    data
+}
+
+/// Asserts `out` is byte-identical to one of the complete images `whole`,
+/// or absent when `may_be_absent`: never a partial file.
+pub fn assert_whole_or_absent(out: &Path, whole: &[&[u8]], may_be_absent: bool, context: &str) {
+    match std::fs::read(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(may_be_absent, "{context}: {} vanished", out.display())
+        }
+        Err(e) => panic!("{context}: reading {}: {e}", out.display()),
+        Ok(data) => assert!(
+            whole.contains(&data.as_slice()),
+            "{context}: {} is {} bytes, none of the complete images ({:?} bytes)",
+            out.display(),
+            data.len(),
+            whole.iter().map(|w| w.len()).collect::<Vec<_>>()
+        ),
+    }
 }
