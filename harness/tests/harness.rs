@@ -324,9 +324,12 @@ fn boot_command_boots_a_user_tree_with_the_console_on_the_terminal() {
 }
 
 #[test]
-fn target_kernel_override_carries_the_tb_size_default_along() {
+fn target_kernel_override_keeps_the_tb_size_default() {
     let sc = scenario("k", MINIMAL).expect("valid");
-    assert_eq!((sc.target_kernel.as_str(), sc.tb_size_mb), ("6.12", None));
+    assert_eq!(
+        (sc.target_kernel.as_str(), sc.tb_size_mb),
+        ("6.12", Some(32))
+    );
     let old = sc.with_target_kernel("6.1");
     assert_eq!(
         (old.target_kernel.as_str(), old.tb_size_mb),

@@ -191,6 +191,23 @@ pxe_fetch() {
 		pxe_sleep "$_b"
 	done
 }
+# pxe_probe SPEC PREFIX: fails only when the server says SPEC does not
+# exist. With atftp as the client, a config lookup asks busybox tftp first:
+# under TCG a miss costs ~9 ms with busybox and ~60 ms with atftp (a
+# dynamically linked program); a hit is then fetched by atftp, with its
+# tsize check. Any other outcome (timeout, URL, refused path) is left to
+# pxe_fetch.
+pxe_probe() {
+	[ "$PXE_TFTP" = atftp ] || return 0
+	pxe_resolve "$1" "$2"
+	{ [ "$RES_KIND" = tftp ] && [ -z "$RES_REFUSED" ]; } || return 0
+	_srv=${RES_SERVER:-$SERVER}
+	_pxe_busybox "$PXE_TMP/probe" "$PXE_BLKSIZE" 2>"$PXE_TMP/probe.err"
+	_rc=$?
+	rm -f "$PXE_TMP/probe"
+	[ "$_rc" = 0 ] && return 0
+	! grep -q 'error: ([12])' "$PXE_TMP/probe.err"
+}
 _pxe_tftp() {
 	_srv=${RES_SERVER:-$SERVER}
 	for _bs in "$PXE_BLKSIZE" 512; do
