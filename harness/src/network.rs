@@ -87,6 +87,20 @@ impl PcapMode {
     }
 }
 
+/// Parses a scenario's `net = "ADDRESS/PREFIX"` (shared by the modes that
+/// serve DHCP themselves); the prefix must lie in `1..=max_prefix`.
+pub fn parse_cidr(s: &str, max_prefix: u8) -> Result<(std::net::Ipv4Addr, u8), String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("net {s:?}: expected ADDRESS/PREFIX"))?;
+    let a: std::net::Ipv4Addr = a.parse().map_err(|e| format!("net {s:?}: {e}"))?;
+    let p: u8 = p.parse().map_err(|e| format!("net {s:?}: {e}"))?;
+    if !(1..=max_prefix).contains(&p) {
+        return Err(format!("net {s:?}: prefix must be 1..={max_prefix}"));
+    }
+    Ok((a, p))
+}
+
 /// Escapes a value for QEMU's comma-separated option syntax.
 pub fn qemu_opt_value(v: &str) -> String {
     v.replace(',', ",,")

@@ -5,6 +5,7 @@
 //! text and address arithmetic: it must not start processes or touch
 //! namespaces.
 
+use crate::network::parse_cidr;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -60,18 +61,6 @@ fn option_string(key: &str, v: &str) -> Result<String, String> {
     }
 }
 
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (a, p) = s
-        .split_once('/')
-        .ok_or_else(|| format!("net {s:?}: expected ADDRESS/PREFIX"))?;
-    let a: Ipv4Addr = a.parse().map_err(|e| format!("net {s:?}: {e}"))?;
-    let p: u8 = p.parse().map_err(|e| format!("net {s:?}: {e}"))?;
-    if !(1..=27).contains(&p) {
-        return Err(format!("net {s:?}: prefix must be 1..=27"));
-    }
-    Ok((a, p))
-}
-
 impl DnsmasqConfig {
     /// Fills in the defaults from the shared `[network]` keys and
     /// validates; errors name the key.
@@ -82,7 +71,7 @@ impl DnsmasqConfig {
         dhcpstart: Option<&str>,
     ) -> Result<Settings, String> {
         let (addr, prefix) = match net {
-            Some(n) => parse_cidr(n)?,
+            Some(n) => parse_cidr(n, 27)?,
             None => (Ipv4Addr::new(10, 0, 2, 0), 24),
         };
         let mask = u32::MAX << (32 - prefix);

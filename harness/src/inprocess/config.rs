@@ -3,6 +3,7 @@
 //! misbehaves, and the seeded fault list. This module only describes and
 //! validates; it must not open sockets or touch files.
 
+use crate::network::parse_cidr;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
@@ -234,18 +235,6 @@ pub struct Resolved {
     pub zero_files: std::collections::BTreeMap<String, u64>,
 }
 
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
-    let (a, p) = s
-        .split_once('/')
-        .ok_or_else(|| format!("net {s:?}: expected ADDRESS/PREFIX"))?;
-    let a: Ipv4Addr = a.parse().map_err(|e| format!("net {s:?}: {e}"))?;
-    let p: u8 = p.parse().map_err(|e| format!("net {s:?}: {e}"))?;
-    if !(1..=30).contains(&p) {
-        return Err(format!("net {s:?}: prefix must be 1..=30"));
-    }
-    Ok((a, p))
-}
-
 fn offset(net: Ipv4Addr, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(net).wrapping_add(n))
 }
@@ -255,7 +244,7 @@ impl InProcessConfig {
     /// `net`/`dhcpstart`) and validates. Errors name the key.
     pub fn resolve(&self, common: &Common<'_>) -> Result<Resolved, String> {
         let (net, prefix) = match common.net {
-            Some(n) => parse_cidr(n)?,
+            Some(n) => parse_cidr(n, 30)?,
             None => (Ipv4Addr::new(10, 0, 2, 0), 24),
         };
         let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
