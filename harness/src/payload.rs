@@ -22,9 +22,13 @@ const RECIPE_VERSION: &str = "1";
 /// Directory holding target-initrd marker files: one file per initrd piece.
 pub const MARKER_DIR: &str = "/etc/target-initrds";
 
-/// /init of `@target-initrd`.
-pub const TARGET_INIT: &str = r#"#!/bin/sh
-# netboot-harness target: report what this kernel was booted with, then power off.
+/// Where both target initrds keep [`TARGET_REPORT`].
+pub const TARGET_REPORT_PATH: &str = "/lib/target-report.sh";
+
+/// Sourced first by the /init of `@target-initrd` and `@rootfs-initrd`:
+/// mounts, then `TARGET-UP` (the command line) and `TARGET-INITRDS` (the
+/// marker files of every initrd piece that was unpacked, and the last one).
+pub const TARGET_REPORT: &str = r#"# netboot-harness target report (sourced by /init)
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -35,6 +39,12 @@ for f in /etc/target-initrds/*; do
     [ -e "$f" ] && names="$names ${f##*/}"
 done
 echo "TARGET-INITRDS${names} last=$(cat /etc/target-initrds.last 2>/dev/null)"
+"#;
+
+/// /init of `@target-initrd`.
+pub const TARGET_INIT: &str = r#"#!/bin/sh
+# netboot-harness target: report what this kernel was booted with, then power off.
+. /lib/target-report.sh
 echo "TARGET-DONE"
 sleep 1
 poweroff -f
@@ -47,17 +57,8 @@ pub const ROOTFS_MODULES: &[&str] = &["virtio_blk", "crc32c_generic", "ext4"];
 
 /// /init of `@rootfs-initrd`.
 pub const ROOTFS_INITRD_INIT: &str = r#"#!/bin/sh
-# netboot-harness root-disk initrd: load virtio_blk + ext4, mount root=, switch_root.
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "TARGET-UP cmdline=$(cat /proc/cmdline)"
-names=""
-for f in /etc/target-initrds/*; do
-    [ -e "$f" ] && names="$names ${f##*/}"
-done
-echo "TARGET-INITRDS${names} last=$(cat /etc/target-initrds.last 2>/dev/null)"
+# netboot-harness root-disk initrd: report, load virtio_blk + ext4, mount root=, switch_root.
+. /lib/target-report.sh
 fail() { echo "ROOTFS-INITRD: ERROR $*"; sleep 1; poweroff -f; }
 while read -r m; do
     [ -n "$m" ] && { insmod "$m" || fail "insmod $m"; }
@@ -196,6 +197,12 @@ fn key(parts: &[&str]) -> String {
     hex::encode(h.finalize()).chars().take(16).collect()
 }
 
+/// Adds `init` as /init and the [`TARGET_REPORT`] it sources.
+fn add_target_init(a: &mut Archive, init: &str) -> Result<(), s390_pxelinux::cpio::CpioError> {
+    a.add_file(TARGET_REPORT_PATH, TARGET_REPORT.as_bytes().to_vec(), 0o644)?;
+    a.add_file("/init", init.as_bytes().to_vec(), 0o755)
+}
+
 fn marker_fragment(a: &mut Archive, name: &str) -> Result<(), s390_pxelinux::cpio::CpioError> {
     a.add_dir("/etc")?;
     a.add_dir(MARKER_DIR)?;
@@ -243,13 +250,13 @@ impl Payloads {
                 let k = key(&[
                     RECIPE_VERSION,
                     "target",
+                    TARGET_REPORT,
                     TARGET_INIT,
                     &file_identity(&self.fixtures.busybox),
                 ]);
                 self.cached(&format!("target-initrd-{k}.gz"), artifact, || {
                     let mut a = self.busybox_base(artifact)?;
-                    a.add_file("/init", TARGET_INIT.as_bytes().to_vec(), 0o755)
-                        .map_err(|e| perr(artifact, e))?;
+                    add_target_init(&mut a, TARGET_INIT).map_err(|e| perr(artifact, e))?;
                     marker_fragment(&mut a, "target").map_err(|e| perr(artifact, e))?;
                     self.pack(a, artifact)
                 })
@@ -270,6 +277,7 @@ impl Payloads {
                 let k = key(&[
                     RECIPE_VERSION,
                     "rootfs-initrd",
+                    TARGET_REPORT,
                     ROOTFS_INITRD_INIT,
                     &ROOTFS_MODULES.join(","),
                     &file_identity(&self.fixtures.busybox),
@@ -298,7 +306,7 @@ impl Payloads {
                         }
                         a.add_file("/etc/rootfs-modules", list.into_bytes(), 0o644)
                             .map_err(|e| perr(artifact, e))?;
-                        a.add_file("/init", ROOTFS_INITRD_INIT.as_bytes().to_vec(), 0o755)
+                        add_target_init(&mut a, ROOTFS_INITRD_INIT)
                             .map_err(|e| perr(artifact, e))?;
                         marker_fragment(&mut a, "rootfs").map_err(|e| perr(artifact, e))?;
                         self.pack(a, artifact)
