@@ -37,6 +37,9 @@ enum Command {
         /// Copy the console to stdout while it runs.
         #[arg(long)]
         echo: bool,
+        /// Also write the results (verdict, phase timings) to this JSON file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
     },
     /// Benchmark: our chain vs QEMU's firmware booting the same config
     /// directly (median and spread per phase, ratio), and the default suite's
@@ -67,7 +70,11 @@ fn main() -> Result<()> {
         .init();
     netboot_harness::reaper::install();
     match Cli::parse().command {
-        Command::Run { scenarios, echo } => run(&scenarios, echo),
+        Command::Run {
+            scenarios,
+            echo,
+            json,
+        } => run(&scenarios, echo, json.as_deref()),
         Command::Bench {
             runs,
             no_suite,
@@ -83,7 +90,20 @@ fn main() -> Result<()> {
     }
 }
 
-fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
+/// One scenario's result in `run --json`.
+#[derive(serde::Serialize)]
+struct RunJson {
+    scenario: String,
+    verdict: &'static str,
+    /// Seconds from QEMU's start to the end of the run (PASS only).
+    total_s: Option<f64>,
+    /// Phase name and seconds since QEMU started, in order (PASS only).
+    phases: Vec<(&'static str, f64)>,
+    /// Why it failed (FAIL only).
+    error: Option<String>,
+}
+
+fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -102,6 +122,7 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
     let h = Harness::new()?;
     let mut failed = Vec::new();
     let mut summary = Vec::new();
+    let mut results = Vec::new();
     let started = std::time::Instant::now();
     for sc in &scenarios {
         eprintln!("== {}: {}", sc.name, sc.description);
@@ -124,12 +145,30 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
                 }
                 println!("  artifacts: {}", r.artifacts.display());
                 summary.push((sc.name.clone(), "PASS", r.total));
+                results.push(RunJson {
+                    scenario: sc.name.clone(),
+                    verdict: "PASS",
+                    total_s: Some(r.total.as_secs_f64()),
+                    phases: r
+                        .phases
+                        .iter()
+                        .map(|(n, at)| (*n, at.as_secs_f64()))
+                        .collect(),
+                    error: None,
+                });
             }
             Err(f) => {
                 println!("{}: FAIL", sc.name);
                 println!("{f}");
                 failed.push(sc.name.clone());
                 summary.push((sc.name.clone(), "FAIL", Duration::ZERO));
+                results.push(RunJson {
+                    scenario: sc.name.clone(),
+                    verdict: "FAIL",
+                    total_s: None,
+                    phases: Vec::new(),
+                    error: Some(f.to_string()),
+                });
             }
         }
     }
@@ -142,6 +181,11 @@ fn run(paths: &[PathBuf], echo: bool) -> Result<()> {
                 println!("  {verdict}  {name}");
             }
         }
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&results)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("json: {}", path.display());
     }
     if !failed.is_empty() {
         bail!("{} scenario(s) failed: {}", failed.len(), failed.join(", "));

@@ -576,3 +576,58 @@ fn qemu_killed_mid_boot_fails_the_run_at_once_and_leaves_no_process() {
     );
     assert_no_process_left(&token);
 }
+
+#[test]
+fn run_writes_verdicts_and_phase_timings_as_json() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ok = scenario_file(
+        dir.path(),
+        "json-pass",
+        &direct_boot("", "[[step]]\nexpect = '^TARGET-UP .*selftest=1'\n"),
+    );
+    let bad = scenario_file(
+        dir.path(),
+        "json-fail",
+        &direct_boot("", "[[step]]\nexpect = 'never printed'\ntimeout = 1\n"),
+    );
+    let json = dir.path().join("out.json");
+    let token = unique_token();
+    let child = harness_command(
+        &token,
+        &[
+            "run",
+            path_str(&ok),
+            path_str(&bad),
+            "--json",
+            path_str(&json),
+        ],
+    )
+    .spawn()
+    .expect("netboot-harness");
+    let (success, output) = finished(child);
+    assert!(
+        !success,
+        "a failing scenario must fail the command:\n{output}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written"))
+            .expect("valid json");
+    assert_eq!(v[0]["scenario"], "json-pass");
+    assert_eq!(v[0]["verdict"], "PASS");
+    let phases = v[0]["phases"].as_array().expect("phases");
+    assert!(
+        phases
+            .iter()
+            .any(|p| p[0] == "target up" && p[1].as_f64().is_some_and(|t| t > 0.0)),
+        "no target-up phase: {phases:?}"
+    );
+    assert_eq!(v[1]["verdict"], "FAIL");
+    assert!(
+        v[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("never printed")),
+        "{}",
+        v[1]
+    );
+    assert_no_process_left(&token);
+}

@@ -317,3 +317,8 @@ pub fn sigkill(pid: u32) {
         libc::kill(pid as i32, libc::SIGKILL);
     }
 }
+
+/// A path as `&str` for a command line (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
