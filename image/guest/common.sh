@@ -206,7 +206,14 @@ pxe_probe() {
 	_rc=$?
 	rm -f "$PXE_TMP/probe"
 	[ "$_rc" = 0 ] && return 0
-	! grep -q 'error: ([12])' "$PXE_TMP/probe.err"
+	! _pxe_tftp_missing "$PXE_TMP/probe.err"
+}
+# _pxe_tftp_missing ERRFILE: the client's stderr says the server refused the
+# file: busybox prints error packets 1 (file not found) and 2 (access
+# violation) by code; atftp prints only the server's message.
+_pxe_tftp_missing() {
+	grep -q 'error: ([12])' "$1" && return 0
+	grep -Eiq 'error received from server <.*(not found|access violation|permission denied|no such file)' "$1"
 }
 _pxe_tftp() {
 	_srv=${RES_SERVER:-$SERVER}
@@ -219,11 +226,7 @@ _pxe_tftp() {
 		fi
 		rm -f "$1"
 		debug "tftp: $(tail -n 3 "$PXE_TMP/tftp.err")"
-		# busybox: error packets 1 (file not found) and 2 (access
-		# violation); atftp prints only the server's message.
-		grep -q 'error: ([12])' "$PXE_TMP/tftp.err" && return 1
-		grep -Eiq 'error received from server <.*(not found|access violation|permission denied|no such file)' \
-			"$PXE_TMP/tftp.err" && return 1
+		_pxe_tftp_missing "$PXE_TMP/tftp.err" && return 1
 		[ "$_bs" = 512 ] && break
 	done
 	return 2
@@ -281,12 +284,13 @@ pxe_magic() {
 # or ext2 image.
 pxe_check_image() {
 	[ "${PXE_CHECK_IMAGES:-1}" = 0 ] && return 0
-	_m=$(pxe_magic "$2" 0 8)
 	if [ "$1" = kernel ]; then
 		[ "$(pxe_magic "$2" 65544 6)" = 533339304550 ] && return 0
+		_m=$(pxe_magic "$2" 0 8)
 		echo "not an s390 Linux kernel image (no S390EP at 0x10008; starts with ${_m:-nothing})"
 		return 1
 	fi
+	_m=$(pxe_magic "$2" 0 8)
 	case $_m in
 	303730373031* | 303730373032* | 303730373037* | 1f8b* | 1f9e* | fd377a585a00* | \
 		28b52ffd* | 425a68* | 5d0000* | 02214c18* | 894c5a4f* | 453dcd28* | 68737173* | \
