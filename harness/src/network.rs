@@ -3,8 +3,10 @@
 //! run and returns the QEMU arguments plus a guard that keeps any host-side
 //! service alive until the run ends. `slirp` (QEMU's built-in DHCP and
 //! TFTP) lives here; `inprocess` ([`crate::inprocess`]) and `dnsmasq`
-//! ([`crate::dnsmasq`]) are modules of their own. This module must not know
-//! about consoles or scenarios' steps.
+//! ([`crate::dnsmasq`]) are modules of their own. [`child_setup`] is how
+//! every process of a run (QEMU, dnsmasq) enters the run's network
+//! namespace and dies with the harness. This module must not know about
+//! consoles or scenarios' steps.
 
 use crate::HarnessError;
 use std::path::{Path, PathBuf};
@@ -99,6 +101,25 @@ pub fn parse_cidr(s: &str, max_prefix: u8) -> Result<(std::net::Ipv4Addr, u8), S
         return Err(format!("net {s:?}: prefix must be 1..={max_prefix}"));
     }
     Ok((a, p))
+}
+
+/// The child side of starting a process that belongs to a run (QEMU, the
+/// dnsmasq server): between fork and exec (`pre_exec`), enter the network
+/// namespace open as `netns` if any, and ask for SIGKILL when the harness
+/// thread that started it dies. Only async-signal-safe calls, no allocation.
+pub fn child_setup(netns: Option<&std::fs::File>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if let Some(ns) = netns {
+        // SAFETY: setns(2) on an open namespace file descriptor.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG has no memory effects.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    Ok(())
 }
 
 /// Escapes a value for QEMU's comma-separated option syntax.

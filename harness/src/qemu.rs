@@ -379,19 +379,10 @@ impl Machine {
             ),
             None => None,
         };
-        // SAFETY: setns and prctl are async-signal-safe; the closure
-        // allocates nothing (the namespace file stays open until exec).
+        // SAFETY: child_setup is async-signal-safe and allocates nothing;
+        // the namespace file moves into the closure and stays open until exec.
         unsafe {
-            cmd.pre_exec(move || {
-                if let Some(ns) = &netns {
-                    use std::os::fd::AsRawFd;
-                    if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+            cmd.pre_exec(move || crate::network::child_setup(netns.as_ref()));
         }
         let started = Instant::now();
         let mut child = cmd

@@ -188,19 +188,12 @@ impl Drop for Namespace {
 }
 
 /// Sets up `cmd` to enter the network namespace open as `ns` and to die
-/// with the harness thread that starts it.
+/// with the harness thread that starts it ([`crate::network::child_setup`]).
 pub(super) fn enter_namespace(cmd: &mut Command, ns: std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: setns and prctl are async-signal-safe; the closure allocates
-    // nothing. `ns` moves into the closure and stays open until exec.
+    // SAFETY: child_setup is async-signal-safe and allocates nothing; `ns`
+    // moves into the closure and stays open until exec.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
+        cmd.pre_exec(move || crate::network::child_setup(Some(&ns)));
     }
 }
 
