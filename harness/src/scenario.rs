@@ -186,8 +186,6 @@ pub struct Scenario {
     pub memory_mb: u32,
     /// TCG translation-buffer size in MiB; None = QEMU's default.
     pub tb_size_mb: Option<u32>,
-    /// `machine.tb_size` as written (None: not set, the default applies).
-    pub tb_size_setting: Option<u32>,
     /// Network (None: no NIC).
     pub network: Option<NetworkMode>,
     /// More network modes the same scenario runs in (`mode = [..]`); see
@@ -730,7 +728,6 @@ impl Scenario {
             uuid: raw.machine.uuid,
             memory_mb: raw.machine.memory.unwrap_or(512),
             tb_size_mb,
-            tb_size_setting: raw.machine.tb_size,
             network,
             other_networks,
             direct,
@@ -762,12 +759,11 @@ impl Scenario {
         v
     }
 
-    /// The same scenario with another target kernel (`machine.tb_size`, or
-    /// the default, is kept).
+    /// The same scenario with another target kernel (the tb-size, which
+    /// does not depend on the kernel, is kept).
     pub fn with_target_kernel(&self, id: &str) -> Scenario {
         let mut s = self.clone();
         s.target_kernel = id.to_string();
-        s.tb_size_mb = tb_size_mb(s.tb_size_setting);
         s
     }
 
