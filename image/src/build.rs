@@ -171,6 +171,20 @@ fn check_kexec_support(kernel: &Path, release: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Reads each library of an ELF closure (guest path → sysroot path) that
+/// `libraries` does not hold yet.
+fn add_libraries(
+    libraries: &mut BTreeMap<String, Vec<u8>>,
+    closure: BTreeMap<String, PathBuf>,
+) -> Result<(), BuildError> {
+    for (guest, host) in closure {
+        if let std::collections::btree_map::Entry::Vacant(slot) = libraries.entry(guest) {
+            slot.insert(read("--sysroot", &host)?);
+        }
+    }
+    Ok(())
+}
+
 /// Builds the image bytes (no file written), compressing the initramfs every time.
 pub fn build_image(spec: &BuildSpec) -> Result<(Vec<u8>, BuildReport), BuildError> {
     build_image_cached(spec, None)
@@ -258,19 +272,16 @@ pub fn build_image_cached(
 
     let kexec = read("--kexec", &spec.kexec)?;
     let mut libraries = BTreeMap::new();
-    for (guest, host) in crate::elfdeps::resolve(&spec.kexec, &spec.sysroot)? {
-        libraries.insert(guest, read("--sysroot", &host)?);
-    }
+    add_libraries(
+        &mut libraries,
+        crate::elfdeps::resolve(&spec.kexec, &spec.sysroot)?,
+    )?;
     let tftp_client = match &spec.tftp_client {
         Some(path) => {
             let data = read("--tftp-client", path)?;
             let deps = crate::elfdeps::resolve(path, &spec.sysroot)
                 .map_err(|e| BuildError::TftpClient(path.clone(), e))?;
-            for (guest, host) in deps {
-                if let std::collections::btree_map::Entry::Vacant(slot) = libraries.entry(guest) {
-                    slot.insert(read("--sysroot", &host)?);
-                }
-            }
+            add_libraries(&mut libraries, deps)?;
             Some(data)
         }
         None => None,
