@@ -21,8 +21,8 @@ pub mod netns;
 
 pub use config::{option_line, render, ConfValues, DnsmasqConfig, Settings, TAP, TEMPLATE};
 pub use netns::{
-    namespace_path, our_namespaces, prerequisites, remove_stale_namespaces, Tools, NETNS_DIR,
-    NETNS_PREFIX,
+    namespace_path, our_namespaces, prerequisites, prerequisites_required, remove_stale_namespaces,
+    Tools, NETNS_DIR, NETNS_PREFIX,
 };
 
 use crate::network::{
