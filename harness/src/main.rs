@@ -120,8 +120,6 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
         .flat_map(Scenario::variants)
         .collect::<Vec<_>>();
     let h = Harness::new()?;
-    let mut failed = Vec::new();
-    let mut summary = Vec::new();
     let mut results = Vec::new();
     let started = std::time::Instant::now();
     for sc in &scenarios {
@@ -144,7 +142,6 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
                     prev = *at;
                 }
                 println!("  artifacts: {}", r.artifacts.display());
-                summary.push((sc.name.clone(), "PASS", r.total));
                 results.push(RunJson {
                     scenario: sc.name.clone(),
                     verdict: "PASS",
@@ -160,8 +157,6 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
             Err(f) => {
                 println!("{}: FAIL", sc.name);
                 println!("{f}");
-                failed.push(sc.name.clone());
-                summary.push((sc.name.clone(), "FAIL", Duration::ZERO));
                 results.push(RunJson {
                     scenario: sc.name.clone(),
                     verdict: "FAIL",
@@ -172,13 +167,12 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
             }
         }
     }
-    if summary.len() > 1 {
+    if results.len() > 1 {
         println!("\nsummary ({:.1} s):", started.elapsed().as_secs_f64());
-        for (name, verdict, total) in &summary {
-            if *verdict == "PASS" {
-                println!("  {verdict}  {name:<32} {:>7.1} s", total.as_secs_f64());
-            } else {
-                println!("  {verdict}  {name}");
+        for r in &results {
+            match r.total_s {
+                Some(t) => println!("  {}  {:<32} {t:>7.1} s", r.verdict, r.scenario),
+                None => println!("  {}  {}", r.verdict, r.scenario),
             }
         }
     }
@@ -187,6 +181,11 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("json: {}", path.display());
     }
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.verdict == "FAIL")
+        .map(|r| r.scenario.as_str())
+        .collect();
     if !failed.is_empty() {
         bail!("{} scenario(s) failed: {}", failed.len(), failed.join(", "));
     }
