@@ -24,7 +24,7 @@ fn default_build_is_bootable_shape_and_byte_identical_twice() {
     let i = s390_pxelinux(&["inspect", "--json", s(&a)]);
     assert!(i.ok, "{}", i.stderr);
     let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("json");
-    assert_eq!(v["cmdline"], "console=ttysclp0 quiet");
+    assert_eq!(v["cmdline"], "console=ttysclp0 quiet cryptomgr.notests");
     assert_eq!(
         v["kernel_release"],
         fixtures().kernel("6.1").expect("6.1").release.as_str()

@@ -226,6 +226,7 @@ fn kernels_and_initrds_are_checked_before_kexec() {
         ("xz", b"\xfd7zXZ\x00rest".to_vec()),
         ("newc", b"070701000000".to_vec()),
         ("ext2", ext2),
+        ("zero-padded", [&[0u8; 512][..], b"070701000000"].concat()),
     ] {
         let run = support::run_guest(&support::image_check_case(name, kernel(), initrd));
         assert!(

@@ -373,9 +373,11 @@ pub fn request(case: &Case) -> Request {
         ip: get("ip").and_then(|i| i.parse().ok()),
         uuid: case.uuid.clone(),
         bootfile: get("bootfile").or_else(|| get("boot_file")),
-        opt209: get("pxeconffile"),
-        opt210: get("pxepathprefix"),
-        opt211: get("reboottime").and_then(|r| r.parse().ok()),
+        opt209: get("pxeconffile").or_else(|| get("opt209").and_then(|h| unhex(&h))),
+        opt210: get("pxepathprefix").or_else(|| get("opt210").and_then(|h| unhex(&h))),
+        opt211: get("reboottime")
+            .and_then(|r| r.parse().ok())
+            .or_else(|| get("opt211").and_then(|h| u32::from_str_radix(&h, 16).ok())),
         server: get("tftp")
             .or(siaddr)
             .or_else(|| get("serverid"))
@@ -386,6 +388,15 @@ pub fn request(case: &Case) -> Request {
         netmask: get("subnet").unwrap_or_default(),
         answer: case.answer.clone(),
     }
+}
+
+/// An option udhcpc does not know by name, as it passes it (hex digits).
+fn unhex(hex: &str) -> Option<String> {
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Runs the host model for a case.
