@@ -72,16 +72,22 @@ BEGIN {
 		known[kws[i]] = 1
 }
 
+# Lines are split by awk's own field splitting ($1 is the keyword: blanks
+# are the only white space a line that passed the byte check can hold), not
+# by trim/splitword: each function call and regex costs ~35x more under TCG,
+# and a 10 000-label config took 5.8 s to normalise that way.
 mode == "normalize" {
 	line = $0
-	sub(/\r$/, "", line)
+	if (sub(/\r$/, "", line))
+		$0 = line
 	if (line ~ /[^\t -~]/) { warn("ignoring line with non-printable bytes"); next }
 	if (length(line) > 4096) { warn("ignoring line longer than 4096 bytes"); next }
-	line = trim(line)
-	if (line == "" || substr(line, 1, 1) == "#")
+	if (NF == 0 || substr($1, 1, 1) == "#")
 		next
-	splitword(line)
-	kw = tolower(W)
+	kw = tolower($1)
+	R = substr(line, index(line, $1) + length($1))
+	if (R != "")
+		R = trim(R)
 	if (kw == "menu") {
 		arg = R
 		splitword(arg)
