@@ -51,6 +51,20 @@ pub struct SuiteReport {
     pub wall_s: f64,
     /// Names of failed variants.
     pub failed: Vec<String>,
+    /// Every variant's own wall time, longest first: where the suite's time
+    /// goes.
+    pub runs: Vec<SuiteRun>,
+}
+
+/// One variant of the suite run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteRun {
+    /// Variant name (`<file stem>[.<mode>]`).
+    pub scenario: String,
+    /// Its wall time, seconds.
+    pub seconds: f64,
+    /// Whether it passed.
+    pub passed: bool,
 }
 
 /// Everything `bench` measured.
@@ -185,26 +199,38 @@ pub fn run_suite(h: &Harness) -> Result<SuiteReport, HarnessError> {
     }
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     let queue = std::sync::Mutex::new(variants.iter().collect::<Vec<_>>());
-    let failed = std::sync::Mutex::new(Vec::new());
+    let runs = std::sync::Mutex::new(Vec::new());
     let started = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..parallelism {
             s.spawn(|| loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop());
                 let Some(sc) = next else { break };
-                if runner::run_blocking(h, sc, &RunOptions { echo: false }).is_err() {
-                    if let Ok(mut f) = failed.lock() {
-                        f.push(sc.name.clone());
-                    }
+                let t = Instant::now();
+                let passed = runner::run_blocking(h, sc, &RunOptions { echo: false }).is_ok();
+                if let Ok(mut r) = runs.lock() {
+                    r.push(SuiteRun {
+                        scenario: sc.name.clone(),
+                        seconds: t.elapsed().as_secs_f64(),
+                        passed,
+                    });
                 }
             });
         }
     });
+    let wall_s = started.elapsed().as_secs_f64();
+    let mut runs = runs.into_inner().unwrap_or_default();
+    runs.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     Ok(SuiteReport {
         scenarios: variants.len(),
         parallelism,
-        wall_s: started.elapsed().as_secs_f64(),
-        failed: failed.into_inner().unwrap_or_default(),
+        wall_s,
+        failed: runs
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.scenario.clone())
+            .collect(),
+        runs,
     })
 }
 
@@ -258,6 +284,18 @@ pub fn table(r: &BenchReport) -> String {
             } else {
                 su.failed.join(", ")
             }
+        );
+        let total: f64 = su.runs.iter().map(|r| r.seconds).sum();
+        let longest: Vec<String> = su
+            .runs
+            .iter()
+            .take(5)
+            .map(|r| format!("{} {:.1} s", r.scenario, r.seconds))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  sum of the runs {total:.0} s; longest: {}",
+            longest.join(", ")
         );
     }
     s
@@ -319,6 +357,50 @@ mod tests {
         assert_eq!(
             s.iter().map(|p| p.phase.as_str()).collect::<Vec<_>>(),
             ["first kernel at /init", "kexec", "target up"]
+        );
+    }
+
+    #[test]
+    fn table_names_the_suite_failures_and_its_longest_runs() {
+        let way = |name: &str| WayReport {
+            scenario: name.into(),
+            phases: Vec::new(),
+            failures: Vec::new(),
+        };
+        let run = |name: &str, seconds: f64, passed: bool| SuiteRun {
+            scenario: name.into(),
+            seconds,
+            passed,
+        };
+        let r = BenchReport {
+            qemu: "qemu-system-s390x 10.0.2".into(),
+            runs: 1,
+            chain: way("chain"),
+            firmware_direct: way("firmware-direct"),
+            ratio: None,
+            ramfs_s: None,
+            suite: Some(SuiteReport {
+                scenarios: 3,
+                parallelism: 2,
+                wall_s: 21.5,
+                failed: vec!["b".into()],
+                runs: vec![
+                    run("c", 20.0, true),
+                    run("b", 9.0, false),
+                    run("a", 1.26, true),
+                ],
+            }),
+        };
+        let t = table(&r);
+        assert!(
+            t.contains(
+                "default suite: 3 scenario runs at parallelism 2 in 21.5 s wall; failed: b\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("  sum of the runs 30 s; longest: c 20.0 s, b 9.0 s, a 1.3 s\n"),
+            "{t}"
         );
     }
 
