@@ -43,7 +43,8 @@ pxe_num() {
 }
 
 # pxe_knobs: reads pxe.* knobs from /proc/cmdline into PXE_IFACE,
-# PXE_RETRIES, PXE_TIMEOUT, PXE_BLKSIZE, PXE_WINDOW, PXE_TFTP and PXE_DEBUG.
+# PXE_RETRIES, PXE_TIMEOUT, PXE_BLKSIZE, PXE_WINDOW, PXE_TFTP and PXE_DEBUG;
+# PXE_STDBUF is libstdbuf's path when the image has it.
 # PXE_TFTP is the TFTP client: atftp when the image has it (it reports the
 # server's tsize and speaks RFC 7440 windowsize), else busybox tftp;
 # pxe.tftp=busybox forces the latter.
@@ -51,6 +52,9 @@ pxe_knobs() {
 	PXE_IFACE='' PXE_RETRIES=3 PXE_TIMEOUT=10 PXE_BLKSIZE=1468 PXE_WINDOW=8 PXE_DEBUG=''
 	PXE_TFTP=busybox
 	command -v "${PXE_BIN}atftp" >/dev/null 2>&1 && PXE_TFTP=atftp
+	PXE_STDBUF=''
+	[ -r "$PXE_ROOT/usr/libexec/coreutils/libstdbuf.so" ] &&
+		PXE_STDBUF=$PXE_ROOT/usr/libexec/coreutils/libstdbuf.so
 	[ -r "$PXE_ROOT/proc/cmdline" ] || return 0
 	read -r _cmdline <"$PXE_ROOT/proc/cmdline" || true
 	for w in $_cmdline; do
@@ -239,13 +243,17 @@ _pxe_busybox() {
 	fi
 }
 # atftp --trace logs every packet to stderr; its "received OACK" line holds
-# the options the server accepted (tsize among them). The port is explicit:
-# the initramfs has no /etc/services.
+# the options the server accepted (tsize among them). stderr is unbuffered,
+# a write per line: coreutils' libstdbuf (when the image has it) buffers it,
+# ~0.4 s less per 9 MB under TCG. The port is explicit: the initramfs has
+# no /etc/services.
 _pxe_atftp() {
 	if [ "$2" = 512 ]; then
-		"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
+		LD_PRELOAD=$PXE_STDBUF _STDBUF_E=65536 \
+			"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
 	else
-		"${PXE_BIN}atftp" --trace --option "tsize 0" --option "blksize $2" \
+		LD_PRELOAD=$PXE_STDBUF _STDBUF_E=65536 \
+			"${PXE_BIN}atftp" --trace --option "tsize 0" --option "blksize $2" \
 			--option "windowsize $PXE_WINDOW" -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
 	fi
 }

@@ -23,6 +23,13 @@ use std::time::Instant;
 /// fetches, and FIPS mode runs them regardless.
 pub const DEFAULT_CMDLINE: &str = "console=ttysclp0 quiet cryptomgr.notests";
 
+/// coreutils' `libstdbuf.so`, at the same path in the sysroot and in the
+/// guest. With an atftp client the build adds it when the sysroot has it,
+/// and the guest preloads it into atftp (`_STDBUF_E`): atftp's `--trace`,
+/// which the tsize check reads, writes a line per packet to unbuffered
+/// stderr, and buffering it saves ~0.4 s per 9 MB fetched under TCG.
+pub const STDBUF_LIBRARY: &str = "usr/libexec/coreutils/libstdbuf.so";
+
 /// The kernel id (see the lock) pxelinux.0 uses by default. Debian's 6.12
 /// s390x kernel is built without CONFIG_KEXEC/CONFIG_KEXEC_FILE, so the first
 /// stage must be the 6.1 kernel; 6.12 is the default *target* kernel.
@@ -190,6 +197,21 @@ fn add_libraries(
     Ok(())
 }
 
+/// Adds [`STDBUF_LIBRARY`] and its ELF closure when the sysroot has it;
+/// without it the guest runs atftp unbuffered (slower, same result).
+fn add_stdbuf(libraries: &mut BTreeMap<String, Vec<u8>>, sysroot: &Path) -> Result<(), BuildError> {
+    let host = sysroot.join(STDBUF_LIBRARY);
+    if !host.is_file() {
+        tracing::info!("no {STDBUF_LIBRARY} in the sysroot: atftp's trace stays unbuffered");
+        return Ok(());
+    }
+    let deps = crate::elfdeps::resolve(&host, sysroot)
+        .map_err(|e| BuildError::TftpClient(host.clone(), e))?;
+    add_libraries(libraries, deps)?;
+    libraries.insert(format!("/{STDBUF_LIBRARY}"), read("--sysroot", &host)?);
+    Ok(())
+}
+
 /// Builds the image bytes (no file written), compressing the initramfs every time.
 pub fn build_image(spec: &BuildSpec) -> Result<(Vec<u8>, BuildReport), BuildError> {
     build_image_cached(spec, None)
@@ -287,6 +309,7 @@ pub fn build_image_cached(
             let deps = crate::elfdeps::resolve(path, &spec.sysroot)
                 .map_err(|e| BuildError::TftpClient(path.clone(), e))?;
             add_libraries(&mut libraries, deps)?;
+            add_stdbuf(&mut libraries, &spec.sysroot)?;
             Some(data)
         }
         None => None,

@@ -50,6 +50,7 @@ fn default_build_is_bootable_shape_and_byte_identical_twice() {
         "bin/udhcpc",
         "sbin/kexec",
         "usr/bin/atftp",
+        "usr/libexec/coreutils/libstdbuf.so",
         "lib/ld64.so.1",
         "lib/s390x-linux-gnu/libc.so.6",
         "lib/s390x-linux-gnu/libreadline.so.8",
@@ -156,6 +157,27 @@ fn kexec_closure_is_found_inside_the_sysroot() {
             "{} escapes the sysroot",
             host.display()
         );
+    }
+}
+
+#[test]
+fn without_a_tftp_client_there_is_no_libstdbuf_either() {
+    let dir = scratch();
+    let out = dir.path().join("pxelinux.0");
+    let r = s390_pxelinux(&["build", "--no-tftp-client", "-o", s(&out)]);
+    assert!(r.ok, "{}", r.stderr);
+    let i = s390_pxelinux(&["inspect", "--json", s(&out)]);
+    assert!(i.ok, "{}", i.stderr);
+    let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("json");
+    let paths: Vec<&str> = v["initrd"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"sbin/kexec"), "{paths:?}");
+    for absent in ["usr/bin/atftp", "usr/libexec/coreutils/libstdbuf.so"] {
+        assert!(!paths.contains(&absent), "{absent} in {paths:?}");
     }
 }
 

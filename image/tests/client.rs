@@ -158,6 +158,48 @@ fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
 }
 
 #[test]
+fn atftp_runs_with_libstdbuf_when_the_image_has_it() {
+    let env_lines = |run: &support::GuestRun| -> Vec<String> {
+        run.calls
+            .lines()
+            .filter(|l| l.starts_with("atftp-env "))
+            .map(str::to_string)
+            .collect()
+    };
+    let run = support::run_guest(&support::one_label_case(
+        "atftp_no_stdbuf",
+        "console=ttysclp0 pxe.retries=0",
+        &[],
+    ));
+    let lines = env_lines(&run);
+    assert!(
+        !lines.is_empty()
+            && lines
+                .iter()
+                .all(|l| l == "atftp-env LD_PRELOAD= _STDBUF_E=65536"),
+        "without libstdbuf in the image nothing is preloaded:\n{}",
+        run.calls
+    );
+
+    // The host's own libstdbuf (Debian coreutils), so that the stub's shell
+    // can really preload it; an empty file only makes ld.so complain.
+    let lib = std::fs::read("/usr/libexec/coreutils/libstdbuf.so").unwrap_or_default();
+    let mut case = support::one_label_case("atftp_stdbuf", "console=ttysclp0 pxe.retries=0", &[]);
+    case.root_files
+        .insert("usr/libexec/coreutils/libstdbuf.so".into(), lib);
+    let run = support::run_guest(&case);
+    let lines = env_lines(&run);
+    assert!(
+        !lines.is_empty()
+            && lines.iter().all(|l| l.starts_with("atftp-env LD_PRELOAD=/")
+                && l.ends_with("/usr/libexec/coreutils/libstdbuf.so _STDBUF_E=65536")),
+        "atftp not run with libstdbuf preloaded:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+#[test]
 fn knobs_choose_busybox_tftp_and_the_window() {
     let run = support::run_guest(&support::one_label_case(
         "busybox_forced",

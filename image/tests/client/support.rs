@@ -63,6 +63,9 @@ pub struct Case {
     /// Binary files (generated cases only).
     #[serde(skip)]
     pub raw_files: BTreeMap<String, Vec<u8>>,
+    /// Files of the guest's own root (generated cases only), e.g. libstdbuf.
+    #[serde(skip)]
+    pub root_files: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +95,7 @@ pub fn generated(name: &str, files: Vec<(&str, Vec<u8>)>) -> Case {
         stub_env: BTreeMap::new(),
         expect: Expect::default(),
         raw_files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        root_files: BTreeMap::new(),
     }
 }
 
@@ -250,6 +254,9 @@ pub fn run_guest(case: &Case) -> GuestRun {
     }
     for (p, c) in &case.raw_files {
         write(&tree.join(p), c);
+    }
+    for (p, c) in &case.root_files {
+        write(&root.join(p), c);
     }
     std::fs::create_dir_all(&tree).expect("mkdir");
     std::fs::create_dir_all(&out).expect("mkdir");
