@@ -9,6 +9,7 @@
 //! consoles or scenarios' steps.
 
 use crate::HarnessError;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// What a network needs to know about the run it joins.
@@ -87,20 +88,93 @@ impl PcapMode {
             _ => PcapMode::Headers,
         }
     }
+
+    /// QEMU's `filter-dump` on netdev `n0` into `<artifacts>/net.pcap`, as
+    /// this mode asks: the capture's path and the `-object` arguments (both
+    /// empty when off). Shared by the modes whose traffic passes through a
+    /// QEMU netdev (slirp, dnsmasq's tap).
+    pub fn filter_dump(self, artifacts: &Path) -> (Option<PathBuf>, Vec<String>) {
+        if self == PcapMode::Off {
+            return (None, Vec::new());
+        }
+        let pcap = artifacts.join("net.pcap");
+        let mut obj = format!(
+            "filter-dump,id=dump0,netdev=n0,file={}",
+            qemu_opt_value(&pcap.display().to_string())
+        );
+        if self == PcapMode::Headers {
+            obj.push_str(&format!(",maxlen={HEADER_SNAPLEN}"));
+        }
+        (Some(pcap), vec!["-object".into(), obj])
+    }
 }
 
-/// Parses a scenario's `net = "ADDRESS/PREFIX"` (shared by the modes that
-/// serve DHCP themselves); the prefix must lie in `1..=max_prefix`.
-pub fn parse_cidr(s: &str, max_prefix: u8) -> Result<(std::net::Ipv4Addr, u8), String> {
+/// Parses a scenario's `net = "ADDRESS/PREFIX"`; the prefix must lie in
+/// `1..=max_prefix`.
+fn parse_cidr(s: &str, max_prefix: u8) -> Result<(Ipv4Addr, u8), String> {
     let (a, p) = s
         .split_once('/')
         .ok_or_else(|| format!("net {s:?}: expected ADDRESS/PREFIX"))?;
-    let a: std::net::Ipv4Addr = a.parse().map_err(|e| format!("net {s:?}: {e}"))?;
+    let a: Ipv4Addr = a.parse().map_err(|e| format!("net {s:?}: {e}"))?;
     let p: u8 = p.parse().map_err(|e| format!("net {s:?}: {e}"))?;
     if !(1..=max_prefix).contains(&p) {
         return Err(format!("net {s:?}: prefix must be 1..={max_prefix}"));
     }
     Ok((a, p))
+}
+
+/// Slirp's addressing, which the modes that serve DHCP themselves
+/// (inprocess, dnsmasq) follow: the network of a scenario's `net` (default
+/// 10.0.2.0/24), the server at network + 2, the client at `dhcpstart`, else
+/// network + 15.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addressing {
+    /// The network address (`net` with the host bits cleared).
+    pub network: Ipv4Addr,
+    /// Prefix length.
+    pub prefix: u8,
+    /// Netmask of `prefix`.
+    pub mask: Ipv4Addr,
+    /// Network + 2.
+    pub server: Ipv4Addr,
+    /// `dhcpstart`, else network + 15.
+    pub client: Ipv4Addr,
+}
+
+impl Addressing {
+    /// From the scenario's `net` and `dhcpstart` keys; the prefix must lie
+    /// in `1..=max_prefix`. Errors name the key.
+    pub fn resolve(
+        net: Option<&str>,
+        dhcpstart: Option<&str>,
+        max_prefix: u8,
+    ) -> Result<Addressing, String> {
+        let (addr, prefix) = match net {
+            Some(n) => parse_cidr(n, max_prefix)?,
+            None => (Ipv4Addr::new(10, 0, 2, 0), 24),
+        };
+        let mask = u32::MAX << (32 - u32::from(prefix));
+        let network = u32::from(addr) & mask;
+        let at = |n: u32| Ipv4Addr::from(network.wrapping_add(n));
+        let client = match dhcpstart {
+            Some(d) => d
+                .parse::<Ipv4Addr>()
+                .map_err(|e| format!("dhcpstart {d:?}: {e}"))?,
+            None => at(15),
+        };
+        Ok(Addressing {
+            network: Ipv4Addr::from(network),
+            prefix,
+            mask: Ipv4Addr::from(mask),
+            server: at(2),
+            client,
+        })
+    }
+
+    /// True if `a` lies in this network.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & u32::from(self.mask) == u32::from(self.network)
+    }
 }
 
 /// The child side of starting a process that belongs to a run (QEMU, the
@@ -162,23 +236,38 @@ impl Network for Slirp {
             "-device".to_string(),
             nic_device("n0", ctx.mac),
         ];
-        let pcap = (self.pcap != PcapMode::Off).then(|| ctx.artifacts.join("net.pcap"));
-        if let Some(p) = &pcap {
-            let mut obj = format!(
-                "filter-dump,id=dump0,netdev=n0,file={}",
-                qemu_opt_value(&p.display().to_string())
-            );
-            if self.pcap == PcapMode::Headers {
-                obj.push_str(&format!(",maxlen={HEADER_SNAPLEN}"));
-            }
-            args.push("-object".into());
-            args.push(obj);
-        }
+        let (pcap, dump) = self.pcap.filter_dump(ctx.artifacts);
+        args.extend(dump);
         Ok(NetAttachment {
             qemu_args: args,
             pcap,
             netns: None,
             guard: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_dump_follows_the_pcap_mode() {
+        let dir = Path::new("/run/x,y");
+        assert_eq!(PcapMode::Off.filter_dump(dir), (None, Vec::new()));
+        let (pcap, args) = PcapMode::Headers.filter_dump(dir);
+        assert_eq!(pcap.as_deref(), Some(Path::new("/run/x,y/net.pcap")));
+        assert_eq!(
+            args,
+            [
+                "-object",
+                "filter-dump,id=dump0,netdev=n0,file=/run/x,,y/net.pcap,maxlen=160"
+            ]
+        );
+        let (_, args) = PcapMode::Full.filter_dump(dir);
+        assert_eq!(
+            args[1],
+            "filter-dump,id=dump0,netdev=n0,file=/run/x,,y/net.pcap"
+        );
     }
 }

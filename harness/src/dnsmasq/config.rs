@@ -5,7 +5,7 @@
 //! text and address arithmetic: it must not start processes or touch
 //! namespaces.
 
-use crate::network::parse_cidr;
+use crate::network::Addressing;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -70,23 +70,12 @@ impl DnsmasqConfig {
         net: Option<&str>,
         dhcpstart: Option<&str>,
     ) -> Result<Settings, String> {
-        let (addr, prefix) = match net {
-            Some(n) => parse_cidr(n, 27)?,
-            None => (Ipv4Addr::new(10, 0, 2, 0), 24),
-        };
-        let mask = u32::MAX << (32 - prefix);
-        let base = u32::from(addr) & mask;
-        let client_ip = match dhcpstart {
-            Some(d) => d
-                .parse::<Ipv4Addr>()
-                .map_err(|e| format!("dhcpstart {d:?}: {e}"))?,
-            None => Ipv4Addr::from(base + 15),
-        };
-        let server_ip = Ipv4Addr::from(base + 2);
-        if u32::from(client_ip) & mask != base || client_ip == server_ip {
+        let a = Addressing::resolve(net, dhcpstart, 27)?;
+        let (client_ip, server_ip, prefix) = (a.client, a.server, a.prefix);
+        if !a.contains(client_ip) || client_ip == server_ip {
             return Err(format!(
                 "dhcpstart {client_ip}: must lie in {}/{prefix} and differ from the server address {server_ip}",
-                Ipv4Addr::from(base)
+                a.network
             ));
         }
         if bootfile.is_empty() || bootfile.contains([',', '\n']) {

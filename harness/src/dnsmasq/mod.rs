@@ -25,9 +25,7 @@ pub use netns::{
     Tools, NETNS_DIR, NETNS_PREFIX,
 };
 
-use crate::network::{
-    nic_device, qemu_opt_value, NetAttachment, NetContext, Network, PcapMode, HEADER_SNAPLEN,
-};
+use crate::network::{nic_device, NetAttachment, NetContext, Network, PcapMode};
 use crate::HarnessError;
 use netns::{enter_namespace, ip, Namespace};
 use std::process::{Child, Command, Stdio};
@@ -179,18 +177,8 @@ impl Network for Dnsmasq {
             format!("{},event_idx=off", nic_device("n0", ctx.mac)),
         ];
         // The guest's traffic as QEMU sees it (as in slirp mode).
-        let pcap_mode = PcapMode::from_env();
-        let pcap = (pcap_mode != PcapMode::Off).then(|| ctx.artifacts.join("net.pcap"));
-        if let Some(p) = &pcap {
-            let mut obj = format!(
-                "filter-dump,id=dump0,netdev=n0,file={}",
-                qemu_opt_value(&p.display().to_string())
-            );
-            if pcap_mode == PcapMode::Headers {
-                obj.push_str(&format!(",maxlen={HEADER_SNAPLEN}"));
-            }
-            qemu_args.extend(["-object".into(), obj]);
-        }
+        let (pcap, dump) = PcapMode::from_env().filter_dump(ctx.artifacts);
+        qemu_args.extend(dump);
         Ok(NetAttachment {
             qemu_args,
             pcap,

@@ -3,7 +3,7 @@
 //! misbehaves, and the seeded fault list. This module only describes and
 //! validates; it must not open sockets or touch files.
 
-use crate::network::parse_cidr;
+use crate::network::Addressing;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
@@ -235,32 +235,13 @@ pub struct Resolved {
     pub zero_files: std::collections::BTreeMap<String, u64>,
 }
 
-fn offset(net: Ipv4Addr, n: u32) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(net).wrapping_add(n))
-}
-
 impl InProcessConfig {
     /// Fills in the defaults (slirp's addressing, or the one derived from
     /// `net`/`dhcpstart`) and validates. Errors name the key.
     pub fn resolve(&self, common: &Common<'_>) -> Result<Resolved, String> {
-        let (net, prefix) = match common.net {
-            Some(n) => parse_cidr(n, 30)?,
-            None => (Ipv4Addr::new(10, 0, 2, 0), 24),
-        };
-        let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
-        let net = Ipv4Addr::from(u32::from(net) & u32::from(mask));
-        let dhcpstart = match common.dhcpstart {
-            Some(d) => Some(
-                d.parse::<Ipv4Addr>()
-                    .map_err(|e| format!("dhcpstart {d:?}: {e}"))?,
-            ),
-            None => None,
-        };
-        let client_ip = self
-            .client_ip
-            .or(dhcpstart)
-            .unwrap_or_else(|| offset(net, 15));
-        let server_ip = self.server_ip.unwrap_or_else(|| offset(net, 2));
+        let a = Addressing::resolve(common.net, common.dhcpstart, 30)?;
+        let client_ip = self.client_ip.unwrap_or(a.client);
+        let server_ip = self.server_ip.unwrap_or(a.server);
         let router = match self.router {
             Some(r) if r.is_unspecified() => None,
             Some(r) => Some(r),
@@ -333,7 +314,7 @@ impl InProcessConfig {
         }
         Ok(Resolved {
             client_ip,
-            netmask: self.netmask.unwrap_or(mask),
+            netmask: self.netmask.unwrap_or(a.mask),
             router,
             server_ip,
             siaddr: self.siaddr.unwrap_or(server_ip),
