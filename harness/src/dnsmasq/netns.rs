@@ -34,19 +34,21 @@ fn find_tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// True when a missing prerequisite must fail this mode's tests instead of
 /// skipping them: under `CI=true` as root, where CI has to run it.
 pub fn prerequisites_required() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    root && std::env::var("CI").is_ok_and(|v| v == "true")
+    euid() == 0 && std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
 /// Checks what this mode needs: root, `dnsmasq`, `ip` and `/dev/net/tun`.
 /// The error says what is missing and how to get it.
 pub fn prerequisites() -> Result<Tools, String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = euid();
     if uid != 0 {
         return Err(format!(
             "dnsmasq mode needs root (network namespace, tap device): running as uid {uid}"
