@@ -77,18 +77,9 @@ pub fn registered() -> Vec<u32> {
         .collect()
 }
 
-/// True if a process with this pid exists and is not a zombie (reads
-/// `/proc/<pid>/stat`). Used by tests to prove QEMU is gone.
+/// True if a process with this pid exists and is not a zombie (the
+/// builder's check, [`s390_pxelinux::atomic::process_alive`]). Used by
+/// tests to prove QEMU is gone.
 pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            // Field 3 (after the parenthesised command) is the state.
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                .unwrap_or("");
-            state != "Z" && state != "X"
-        }
-        Err(_) => false,
-    }
+    s390_pxelinux::atomic::process_alive(pid)
 }

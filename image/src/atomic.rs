@@ -42,8 +42,10 @@ fn temporary_writer(name: &str) -> Option<u32> {
     rest.split_once('-')?.0.parse().ok()
 }
 
-/// True if `pid` is a live process (not a zombie).
-fn process_alive(pid: u32) -> bool {
+/// True if `pid` is a live process: `/proc/<pid>/stat` exists and its state
+/// is not zombie (Z) or dead (X). The harness uses it too, to prove QEMU is
+/// gone.
+pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(
             stat.rsplit_once(')')
