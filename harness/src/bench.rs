@@ -1,11 +1,13 @@
 //! `netboot-harness bench`: the performance benchmark. Runs the reference
-//! scenario both ways in one run — our pxelinux.0 chain (`harness/bench/
-//! chain.toml`) and QEMU's firmware booting the same pxelinux.cfg directly
-//! (`harness/bench/firmware-direct.toml`) — alternately, N times each;
-//! summarises every phase (median, min, max), the ratio chain /
-//! firmware-direct of the time to `TARGET-UP` and of the ramfs phase; then
-//! times the whole default scenario suite at parallelism = cores. It owns the
-//! statistics and the report; it must not change how a scenario runs.
+//! config (Debian 6.12 target, TFTP) every way in one run — our pxelinux.0
+//! chain (`harness/bench/chain.toml`) once per loader flavour (Debian's 6.1
+//! kernel, the minimal kernel) and QEMU's firmware booting the same
+//! pxelinux.cfg directly (`harness/bench/firmware-direct.toml`) —
+//! round-robin, N times each; summarises every phase (median, min, max), the
+//! ratio chain / firmware-direct of the time to `TARGET-UP` for each chain
+//! and its ramfs phase; then times the whole default scenario suite at
+//! parallelism = cores. It owns the statistics and the report; it must not
+//! change how a scenario runs.
 
 use crate::runner::{self, Harness, RunOptions, RunReport};
 use crate::scenario::{self, Scenario};
@@ -67,6 +69,21 @@ pub struct SuiteRun {
     pub passed: bool,
 }
 
+/// One flavour of our chain, measured N times.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    /// Flavour name (`debian-loader`, `minimal-loader`, …).
+    pub flavour: String,
+    /// Loader kernel id of the flavour.
+    pub loader: String,
+    /// The runs.
+    pub way: WayReport,
+    /// Median time to `TARGET-UP`, this chain / firmware-direct.
+    pub ratio: Option<f64>,
+    /// Median ramfs phase: first kernel at /init → `kexec -e`, seconds.
+    pub ramfs_s: Option<f64>,
+}
+
 /// Everything `bench` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
@@ -74,16 +91,39 @@ pub struct BenchReport {
     pub qemu: String,
     /// Runs per way.
     pub runs: usize,
-    /// Our pxelinux.0 chain.
-    pub chain: WayReport,
+    /// Our pxelinux.0 chain, one entry per flavour.
+    pub chains: Vec<ChainReport>,
     /// QEMU's firmware booting the config directly.
     pub firmware_direct: WayReport,
-    /// Median time to `TARGET-UP`, chain / firmware-direct.
-    pub ratio: Option<f64>,
-    /// Median ramfs phase of the chain: first kernel at /init → `kexec -e`, seconds.
-    pub ramfs_s: Option<f64>,
     /// The default suite, when timed.
     pub suite: Option<SuiteReport>,
+}
+
+/// A flavour of the chain: a name and the scenario that runs it.
+pub struct Flavour {
+    /// Name in the report.
+    pub name: &'static str,
+    /// Scenario file (relative to the workspace) for the report.
+    pub file: &'static str,
+    /// The scenario.
+    pub scenario: Scenario,
+}
+
+/// The chain flavours: the reference chain with each loader kernel.
+pub fn flavours(dir: &Path) -> Result<Vec<Flavour>, HarnessError> {
+    let chain = Scenario::load(&dir.join("chain.toml"))?;
+    Ok(vec![
+        Flavour {
+            name: "debian-loader",
+            file: "harness/bench/chain.toml",
+            scenario: chain.with_loader_kernel(s390_pxelinux::build::DEFAULT_LOADER_KERNEL),
+        },
+        Flavour {
+            name: "minimal-loader",
+            file: "harness/bench/chain.toml",
+            scenario: chain.with_loader_kernel(s390_pxelinux::minimal_kernel::KERNEL_ID),
+        },
+    ])
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -138,29 +178,55 @@ pub fn bench_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bench")
 }
 
-/// Runs the comparison `runs` times each way (alternating, so load changes
-/// hit both) and, when `suite` is set, the default suite.
+/// Runs the comparison `runs` times each way (round-robin, so load changes
+/// hit every way alike) and, when `suite` is set, the default suite.
 pub fn run(h: &Harness, runs: usize, suite: bool) -> Result<BenchReport, HarnessError> {
     let dir = bench_dir();
-    let chain = Scenario::load(&dir.join("chain.toml"))?;
+    let flavours = flavours(&dir)?;
     let direct = Scenario::load(&dir.join("firmware-direct.toml"))?;
     let opts = RunOptions { echo: false };
-    let (mut chain_runs, mut direct_runs) = (Vec::new(), Vec::new());
-    let (mut chain_fail, mut direct_fail) = (Vec::new(), Vec::new());
+    // One (reports, failures) pair per way: the chains in order, then direct.
+    let ways: Vec<&Scenario> = flavours
+        .iter()
+        .map(|f| &f.scenario)
+        .chain(std::iter::once(&direct))
+        .collect();
+    let names: Vec<&str> = flavours
+        .iter()
+        .map(|f| f.name)
+        .chain(std::iter::once("firmware-direct"))
+        .collect();
+    let mut results: Vec<(Vec<RunReport>, Vec<String>)> =
+        ways.iter().map(|_| (Vec::new(), Vec::new())).collect();
     for i in 0..runs {
-        for (sc, ok, bad) in [
-            (&chain, &mut chain_runs, &mut chain_fail),
-            (&direct, &mut direct_runs, &mut direct_fail),
-        ] {
-            eprintln!("bench: {} run {}/{runs}", sc.name, i + 1);
+        for (k, sc) in ways.iter().enumerate() {
+            eprintln!("bench: {} run {}/{runs}", names[k], i + 1);
             match runner::run_blocking(h, sc, &opts) {
-                Ok(r) => ok.push(r),
-                Err(f) => bad.push(f.message.clone()),
+                Ok(r) => results[k].0.push(r),
+                Err(f) => results[k].1.push(f.message.clone()),
             }
         }
     }
-    let chain_stats = summarize(&chain_runs);
+    let (direct_runs, direct_fail) = results.pop().unwrap_or_default();
     let direct_stats = summarize(&direct_runs);
+    let chains = flavours
+        .iter()
+        .zip(results)
+        .map(|(f, (ok, failures))| {
+            let phases = summarize(&ok);
+            ChainReport {
+                flavour: f.name.to_string(),
+                loader: f.scenario.pxelinux_kernel.clone(),
+                ratio: ratio(&phases, &direct_stats),
+                ramfs_s: ramfs(&phases),
+                way: WayReport {
+                    scenario: f.file.into(),
+                    phases,
+                    failures,
+                },
+            }
+        })
+        .collect();
     let suite = if suite { Some(run_suite(h)?) } else { None };
     Ok(BenchReport {
         qemu: format!(
@@ -168,13 +234,7 @@ pub fn run(h: &Harness, runs: usize, suite: bool) -> Result<BenchReport, Harness
             h.qemu.version.0, h.qemu.version.1, h.qemu.version.2
         ),
         runs,
-        ratio: ratio(&chain_stats, &direct_stats),
-        ramfs_s: ramfs(&chain_stats),
-        chain: WayReport {
-            scenario: "harness/bench/chain.toml".into(),
-            phases: chain_stats,
-            failures: chain_fail,
-        },
+        chains,
         firmware_direct: WayReport {
             scenario: "harness/bench/firmware-direct.toml".into(),
             phases: direct_stats,
@@ -243,11 +303,12 @@ pub fn table(r: &BenchReport) -> String {
         "{} — {} run(s) each way; seconds since QEMU start, median [min–max]",
         r.qemu, r.runs
     );
-    let _ = writeln!(
-        s,
-        "{:<24} {:>22} {:>22}",
-        "phase", "chain (pxelinux.0)", "firmware-direct"
-    );
+    let mut header = format!("{:<24}", "phase");
+    for c in &r.chains {
+        let _ = write!(header, " {:>22}", c.flavour);
+    }
+    let _ = write!(header, " {:>22}", "firmware-direct");
+    let _ = writeln!(s, "{}", header.trim_end());
     for (name, _, _) in runner::PHASES {
         let cell = |st: &[PhaseStats]| {
             st.iter()
@@ -255,19 +316,36 @@ pub fn table(r: &BenchReport) -> String {
                 .map(|p| format!("{:.2} [{:.2}–{:.2}]", p.median_s, p.min_s, p.max_s))
                 .unwrap_or_else(|| "-".into())
         };
-        let (c, d) = (cell(&r.chain.phases), cell(&r.firmware_direct.phases));
-        if c != "-" || d != "-" {
-            let _ = writeln!(s, "{name:<24} {c:>22} {d:>22}");
+        let cells: Vec<String> = r
+            .chains
+            .iter()
+            .map(|c| cell(&c.way.phases))
+            .chain(std::iter::once(cell(&r.firmware_direct.phases)))
+            .collect();
+        if cells.iter().any(|c| c != "-") {
+            let mut line = format!("{name:<24}");
+            for c in &cells {
+                let _ = write!(line, " {c:>22}");
+            }
+            let _ = writeln!(s, "{}", line.trim_end());
         }
     }
     let opt = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
-    let _ = writeln!(
-        s,
-        "ratio chain / firmware-direct (target up): {}",
-        opt(r.ratio)
-    );
-    let _ = writeln!(s, "ramfs phase (init → kexec -e): {} s", opt(r.ramfs_s));
-    for (way, w) in [("chain", &r.chain), ("firmware-direct", &r.firmware_direct)] {
+    for c in &r.chains {
+        let _ = writeln!(
+            s,
+            "{}: ratio to firmware-direct (target up) {}, ramfs phase (init → kexec -e) {} s",
+            c.flavour,
+            opt(c.ratio),
+            opt(c.ramfs_s)
+        );
+    }
+    for (way, w) in r
+        .chains
+        .iter()
+        .map(|c| (c.flavour.as_str(), &c.way))
+        .chain(std::iter::once(("firmware-direct", &r.firmware_direct)))
+    {
         for f in &w.failures {
             let _ = writeln!(s, "FAILED {way} run: {}", f.lines().next().unwrap_or(""));
         }
@@ -375,10 +453,14 @@ mod tests {
         let r = BenchReport {
             qemu: "qemu-system-s390x 10.0.2".into(),
             runs: 1,
-            chain: way("chain"),
+            chains: vec![ChainReport {
+                flavour: "minimal-loader".into(),
+                loader: "minimal".into(),
+                way: way("chain"),
+                ratio: Some(2.25),
+                ramfs_s: None,
+            }],
             firmware_direct: way("firmware-direct"),
-            ratio: None,
-            ramfs_s: None,
             suite: Some(SuiteReport {
                 scenarios: 3,
                 parallelism: 2,
@@ -402,6 +484,12 @@ mod tests {
             t.contains("  sum of the runs 30 s; longest: c 20.0 s, b 9.0 s, a 1.3 s\n"),
             "{t}"
         );
+        assert!(
+            t.contains(
+                "minimal-loader: ratio to firmware-direct (target up) 2.25, ramfs phase (init → kexec -e) - s\n"
+            ),
+            "{t}"
+        );
     }
 
     #[test]
@@ -417,5 +505,16 @@ mod tests {
                 .map(|s| s.split("\"\"\"").next().unwrap_or("").to_string())
         };
         assert_eq!(cfg(text("chain.toml")), cfg(text("firmware-direct.toml")));
+        // Today's reference: the Debian 6.12 target, both ways.
+        assert_eq!(
+            (c.target_kernel.as_str(), d.target_kernel.as_str()),
+            ("6.12", "6.12")
+        );
+        let f = flavours(&bench_dir()).expect("flavours");
+        let loaders: Vec<&str> = f
+            .iter()
+            .map(|f| f.scenario.pxelinux_kernel.as_str())
+            .collect();
+        assert_eq!(loaders, ["6.1", "minimal"]);
     }
 }

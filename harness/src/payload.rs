@@ -104,6 +104,8 @@ pub struct Params<'a> {
 /// Builds and caches payloads. Cheap to share between threads.
 pub struct Payloads {
     fixtures: FixtureSet,
+    lock: s390_pxelinux::fixtures::lock::Lock,
+    cache: PathBuf,
     dir: PathBuf,
     building: Mutex<()>,
 }
@@ -221,10 +223,12 @@ impl Payloads {
     pub fn new() -> Result<Payloads, HarnessError> {
         let lock = s390_pxelinux::fixtures::lock::Lock::embedded()
             .map_err(s390_pxelinux::fixtures::FixtureError::from)?;
-        let fixtures =
-            s390_pxelinux::fixtures::ensure(&lock, &s390_pxelinux::fixtures::default_cache_dir())?;
+        let cache = s390_pxelinux::fixtures::default_cache_dir();
+        let fixtures = s390_pxelinux::fixtures::ensure(&lock, &cache)?;
         Ok(Payloads {
             fixtures,
+            lock,
+            cache,
             dir: target_dir().join("boot-payloads"),
             building: Mutex::new(()),
         })
@@ -235,16 +239,22 @@ impl Payloads {
         &self.fixtures
     }
 
+    /// The kernel a kernel id names (`6.1`, `6.12`, or `minimal`, which is
+    /// built from source on first use and cached).
+    pub fn kernel(
+        &self,
+        id: &str,
+        artifact: &Artifact,
+    ) -> Result<s390_pxelinux::fixtures::KernelFixture, HarnessError> {
+        s390_pxelinux::build::kernel_by_id(&self.lock, &self.fixtures, &self.cache, id)
+            .map_err(|e| perr(artifact, e))
+    }
+
     /// The file for `artifact`, built for `params`.
     pub fn get(&self, artifact: &Artifact, params: &Params<'_>) -> Result<PathBuf, HarnessError> {
         let target_kernel = params.target_kernel;
         match artifact {
-            Artifact::TargetKernel => Ok(self
-                .fixtures
-                .kernel(target_kernel)
-                .map_err(|e| perr(artifact, e))?
-                .image
-                .clone()),
+            Artifact::TargetKernel => Ok(self.kernel(target_kernel, artifact)?.image),
             Artifact::Pxelinux => self.pxelinux(params.pxelinux_kernel, params.pxelinux_cmdline),
             Artifact::TargetInitrd => {
                 let k = key(&[
@@ -270,10 +280,7 @@ impl Payloads {
                 })
             }
             Artifact::RootfsInitrd => {
-                let kf = self
-                    .fixtures
-                    .kernel(target_kernel)
-                    .map_err(|e| perr(artifact, e))?;
+                let kf = self.kernel(target_kernel, artifact)?;
                 let k = key(&[
                     RECIPE_VERSION,
                     "rootfs-initrd",
@@ -291,11 +298,16 @@ impl Payloads {
                         let tree =
                             s390_pxelinux::modules::ModuleTree::open(&kf.modules, &kf.release)
                                 .map_err(|e| perr(artifact, e))?;
-                        let names: Vec<String> =
-                            ROOTFS_MODULES.iter().map(|s| s.to_string()).collect();
-                        let mods = tree
-                            .resolve(&names, &["crc32c_generic"])
-                            .map_err(|e| perr(artifact, e))?;
+                        // A kernel with everything built in (the minimal
+                        // one) needs no module: its tree holds none.
+                        let mods = if tree.is_empty() {
+                            Vec::new()
+                        } else {
+                            let names: Vec<String> =
+                                ROOTFS_MODULES.iter().map(|s| s.to_string()).collect();
+                            tree.resolve(&names, &["crc32c_generic"])
+                                .map_err(|e| perr(artifact, e))?
+                        };
                         let mut a = self.busybox_base(artifact)?;
                         let mut list = String::new();
                         for m in mods {
@@ -394,10 +406,7 @@ impl Payloads {
 
     fn pxelinux(&self, kernel_id: &str, cmdline: &str) -> Result<PathBuf, HarnessError> {
         let artifact = Artifact::Pxelinux;
-        let kf = self
-            .fixtures
-            .kernel(kernel_id)
-            .map_err(|e| perr(&artifact, e))?;
+        let kf = self.kernel(kernel_id, &artifact)?;
         // The image depends on the s390_pxelinux code linked into this
         // executable: its identity is part of the key.
         let exe = std::env::current_exe()
@@ -419,23 +428,17 @@ impl Payloads {
             &file_identity(&self.fixtures.tftp_client),
         ]);
         self.cached(&format!("pxelinux-{kernel_id}-{k}.0"), &artifact, || {
-            let spec = s390_pxelinux::build::BuildSpec {
-                kernel: kf.image.clone(),
-                modules: Some(kf.modules.clone()),
-                busybox: self.fixtures.busybox.clone(),
-                kexec: self.fixtures.kexec.clone(),
-                sysroot: self.fixtures.sysroot.clone(),
-                tftp_client: Some(self.fixtures.tftp_client.clone()),
-                module_names: s390_pxelinux::modules::DEFAULT_MODULES
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                default_modules: true,
-                cmdline: cmdline.to_string(),
-                // What `s390-pxelinux build` produces by default.
-                compression: Compression::default(),
-                add: Vec::new(),
-            };
+            // What `s390-pxelinux build --loader <id>` produces, with the
+            // scenario's command line.
+            let inputs = s390_pxelinux::build::fixture_inputs(
+                &self.lock,
+                &self.fixtures,
+                &self.cache,
+                kernel_id,
+            )
+            .map_err(|e| perr(&artifact, e))?;
+            let mut spec = inputs.default_spec();
+            spec.cmdline = cmdline.to_string();
             let (image, _report) =
                 s390_pxelinux::build::build_image(&spec).map_err(|e| perr(&artifact, e))?;
             Ok(image)

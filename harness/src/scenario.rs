@@ -22,10 +22,16 @@ pub const DEFAULT_TOTAL_TIMEOUT: f64 = 420.0;
 pub const DEFAULT_TB_SIZE_MB: u32 = 32;
 /// Environment variable overriding every scenario's target kernel.
 pub const TARGET_KERNEL_ENV: &str = "NETBOOT_TARGET_KERNEL";
-/// Kernel id pxelinux.0 is built with unless the scenario says otherwise.
-pub const DEFAULT_PXELINUX_KERNEL: &str = s390_pxelinux::build::DEFAULT_LOADER_KERNEL;
+/// Environment variable overriding every scenario's loader kernel
+/// (`kernels.pxelinux`).
+pub const LOADER_KERNEL_ENV: &str = "NETBOOT_LOADER_KERNEL";
+/// Kernel id pxelinux.0 is built with unless the scenario says otherwise:
+/// the minimal kernel (built from Debian's kernel source, `/init` in under
+/// a second), not `s390-pxelinux build`'s default (Debian's 6.1, which
+/// needs no compiler).
+pub const DEFAULT_PXELINUX_KERNEL: &str = s390_pxelinux::minimal_kernel::KERNEL_ID;
 /// Kernel id the target kernel comes from unless the scenario says otherwise.
-pub const DEFAULT_TARGET_KERNEL: &str = "6.12";
+pub const DEFAULT_TARGET_KERNEL: &str = s390_pxelinux::minimal_kernel::KERNEL_ID;
 
 /// A built artifact a scenario can refer to with `@name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -767,13 +773,31 @@ impl Scenario {
         s
     }
 
-    /// Applies `NETBOOT_TARGET_KERNEL` (a kernel id such as `6.1`), which
-    /// overrides every scenario's target kernel (the nightly matrix uses it).
+    /// The same scenario with another loader kernel (`kernels.pxelinux`).
+    pub fn with_loader_kernel(&self, id: &str) -> Scenario {
+        let mut s = self.clone();
+        s.pxelinux_kernel = id.to_string();
+        s
+    }
+
+    /// Applies `NETBOOT_TARGET_KERNEL` and `NETBOOT_LOADER_KERNEL` (kernel
+    /// ids such as `6.1` or `minimal`), which override every scenario's
+    /// target and loader kernel (the nightly matrix uses them).
     pub fn with_env_overrides(&self) -> Scenario {
-        match std::env::var(TARGET_KERNEL_ENV) {
-            Ok(k) if !k.trim().is_empty() => self.with_target_kernel(k.trim()),
-            _ => self.clone(),
+        let env = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut s = self.clone();
+        if let Some(k) = env(TARGET_KERNEL_ENV) {
+            s = s.with_target_kernel(&k);
         }
+        if let Some(k) = env(LOADER_KERNEL_ENV) {
+            s = s.with_loader_kernel(&k);
+        }
+        s
     }
 
     /// The settings `@artifacts` are built with.

@@ -31,8 +31,10 @@ pub const DEFAULT_CMDLINE: &str = "console=ttysclp0 quiet cryptomgr.notests";
 pub const STDBUF_LIBRARY: &str = "usr/libexec/coreutils/libstdbuf.so";
 
 /// The kernel id (see the lock) pxelinux.0 uses by default. Debian's 6.12
-/// s390x kernel is built without CONFIG_KEXEC/CONFIG_KEXEC_FILE, so the first
-/// stage must be the 6.1 kernel; 6.12 is the default *target* kernel.
+/// s390x kernel is built without CONFIG_KEXEC/CONFIG_KEXEC_FILE, so the
+/// Debian loader is the 6.1 kernel; 6.12 is a *target* kernel. The other
+/// loader is [`crate::minimal_kernel::KERNEL_ID`], built from source (it
+/// needs a cross compiler, so it is not the default of `build`).
 pub const DEFAULT_LOADER_KERNEL: &str = "6.1";
 
 /// Fully specified build inputs.
@@ -113,6 +115,9 @@ pub enum BuildError {
     /// Default inputs could not be obtained (boxed: it is much larger than the rest).
     #[error(transparent)]
     Fixtures(Box<FixtureError>),
+    /// The minimal kernel could not be built.
+    #[error(transparent)]
+    MinimalKernel(Box<crate::minimal_kernel::MinimalKernelError>),
     /// The output cannot be written.
     #[error(transparent)]
     Output(#[from] crate::atomic::AtomicWriteError),
@@ -121,6 +126,12 @@ pub enum BuildError {
 impl From<FixtureError> for BuildError {
     fn from(e: FixtureError) -> Self {
         BuildError::Fixtures(Box::new(e))
+    }
+}
+
+impl From<crate::minimal_kernel::MinimalKernelError> for BuildError {
+    fn from(e: crate::minimal_kernel::MinimalKernelError) -> Self {
+        BuildError::MinimalKernel(Box::new(e))
     }
 }
 
@@ -382,7 +393,7 @@ pub fn build_to_file(
 pub struct DefaultInputs {
     /// Kernel image.
     pub kernel: PathBuf,
-    /// Module tree.
+    /// Module tree (None: the kernel has everything built in).
     pub modules: Option<PathBuf>,
     /// busybox.
     pub busybox: PathBuf,
@@ -394,22 +405,76 @@ pub struct DefaultInputs {
     pub tftp_client: Option<PathBuf>,
 }
 
-/// Picks the default inputs for this host.
-pub fn default_inputs(cache: &Path, loader_kernel: &str) -> Result<DefaultInputs, BuildError> {
-    if std::env::consts::ARCH == "s390x" {
-        return Ok(host_inputs());
+/// The kernel a kernel id names: `6.1` or `6.12` from the fixtures,
+/// [`crate::minimal_kernel::KERNEL_ID`] built from the pinned source (or
+/// taken from the cache).
+pub fn kernel_by_id(
+    lock: &Lock,
+    set: &fixtures::FixtureSet,
+    cache: &Path,
+    id: &str,
+) -> Result<fixtures::KernelFixture, BuildError> {
+    if id == crate::minimal_kernel::KERNEL_ID {
+        return Ok(crate::minimal_kernel::ensure(lock, cache)?.kernel);
     }
+    Ok(set.kernel(id)?.clone())
+}
+
+/// Picks the default inputs for this host with the loader kernel
+/// `loader_kernel` (a kernel id; the minimal kernel has no modules).
+pub fn default_inputs(cache: &Path, loader_kernel: &str) -> Result<DefaultInputs, BuildError> {
+    let minimal = loader_kernel == crate::minimal_kernel::KERNEL_ID;
     let lock = Lock::embedded().map_err(FixtureError::from)?;
+    if std::env::consts::ARCH == "s390x" {
+        let mut host = host_inputs();
+        if minimal {
+            host.kernel = crate::minimal_kernel::ensure(&lock, cache)?.kernel.image;
+            host.modules = None;
+        }
+        return Ok(host);
+    }
     let set = fixtures::ensure(&lock, cache)?;
-    let k = set.kernel(loader_kernel)?;
+    fixture_inputs(&lock, &set, cache, loader_kernel)
+}
+
+/// The inputs from the pinned fixtures (on any host) with the loader kernel
+/// `loader_kernel` (a kernel id; the minimal kernel has no modules).
+pub fn fixture_inputs(
+    lock: &Lock,
+    set: &fixtures::FixtureSet,
+    cache: &Path,
+    loader_kernel: &str,
+) -> Result<DefaultInputs, BuildError> {
+    let k = kernel_by_id(lock, set, cache, loader_kernel)?;
+    let minimal = loader_kernel == crate::minimal_kernel::KERNEL_ID;
     Ok(DefaultInputs {
-        kernel: k.image.clone(),
-        modules: Some(k.modules.clone()),
+        kernel: k.image,
+        modules: (!minimal).then_some(k.modules),
         busybox: set.busybox.clone(),
         kexec: set.kexec.clone(),
         sysroot: set.sysroot.clone(),
         tftp_client: Some(set.tftp_client.clone()),
     })
+}
+
+impl DefaultInputs {
+    /// What `s390-pxelinux build` builds from these inputs when given no
+    /// other option: the default modules, command line and compression.
+    pub fn default_spec(&self) -> BuildSpec {
+        BuildSpec {
+            kernel: self.kernel.clone(),
+            modules: self.modules.clone(),
+            busybox: self.busybox.clone(),
+            kexec: self.kexec.clone(),
+            sysroot: self.sysroot.clone(),
+            tftp_client: self.tftp_client.clone(),
+            module_names: DEFAULT_MODULES.iter().map(|s| s.to_string()).collect(),
+            default_modules: true,
+            cmdline: DEFAULT_CMDLINE.to_string(),
+            compression: Compression::default(),
+            add: Vec::new(),
+        }
+    }
 }
 
 /// The running s390x system's kernel, modules, busybox and kexec, as the

@@ -27,6 +27,12 @@ pub struct Inspection {
     pub kernel_version: Option<String>,
     /// Kernel release.
     pub kernel_release: Option<String>,
+    /// Which loader kernel this is: `minimal` (built by `s390-pxelinux
+    /// kernel build`, recognised by its release suffix), `other` (a
+    /// distribution or user kernel), or `unknown` (no release found).
+    pub loader: &'static str,
+    /// Kernel modules the initramfs carries (`.ko` files).
+    pub modules: usize,
     /// Stored command line.
     pub cmdline: String,
     /// Command-line maximum (bytes, including NUL).
@@ -74,8 +80,21 @@ pub fn inspect(data: &[u8]) -> Result<Inspection, InspectError> {
             entries,
         })
     };
+    let loader = match &h.release {
+        Some(r) if r.ends_with(crate::minimal_kernel::RELEASE_SUFFIX) => "minimal",
+        Some(_) => "other",
+        None => "unknown",
+    };
+    let modules = initrd.as_ref().map_or(0, |r| {
+        r.entries
+            .iter()
+            .filter(|e| e.path.ends_with(".ko"))
+            .count()
+    });
     Ok(Inspection {
         file_bytes: data.len(),
+        loader,
+        modules,
         kernel_version: h.version,
         kernel_release: h.release,
         cmdline: h.cmdline,
@@ -94,6 +113,16 @@ pub fn render(i: &Inspection) -> String {
         "kernel version: {}",
         i.kernel_version.as_deref().unwrap_or("(unknown)")
     );
+    let _ = writeln!(
+        s,
+        "loader:         {}",
+        match i.loader {
+            "minimal" => "minimal (s390-pxelinux kernel build: everything built in)",
+            "other" => "distribution or user kernel",
+            _ => "unknown",
+        }
+    );
+    let _ = writeln!(s, "modules:        {}", i.modules);
     let _ = writeln!(s, "command line:   {:?}", i.cmdline);
     let _ = writeln!(s, "cmdline max:    {} bytes", i.cmdline_max);
     match &i.initrd {

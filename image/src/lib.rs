@@ -3,7 +3,8 @@
 //!
 //! The crate owns everything between pinned Debian s390x inputs and the finished
 //! boot file: fetching and unpacking the fixtures ([`fixtures`]), reading and
-//! patching s390 kernel images ([`kernel`]), resolving modules ([`modules`]) and
+//! patching s390 kernel images ([`kernel`]), building the minimal kernel
+//! from Debian's kernel source ([`minimal_kernel`]), resolving modules ([`modules`]) and
 //! ELF dependencies ([`elfdeps`]), writing the initramfs ([`cpio`],
 //! [`initramfs`], [`compress`]), assembling the image ([`build`]), describing an
 //! existing image ([`inspect`]) and modelling the guest's PXELINUX client on the
@@ -20,5 +21,6 @@ pub mod guest;
 pub mod initramfs;
 pub mod inspect;
 pub mod kernel;
+pub mod minimal_kernel;
 pub mod modules;
 pub mod pxelinux;

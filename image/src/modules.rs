@@ -129,6 +129,12 @@ impl ModuleTree {
         self.builtin.contains(&canonical(name))
     }
 
+    /// True if the tree holds no module file at all (a kernel with
+    /// everything built in).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     /// True if a module file exists for `name`.
     pub fn has_file(&self, name: &str) -> bool {
         self.files.contains_key(&canonical(name))

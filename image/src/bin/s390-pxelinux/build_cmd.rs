@@ -48,9 +48,12 @@ pub struct BuildArgs {
     /// Extra file SRC:DEST (repeatable).
     #[arg(long = "add", value_name = "SRC:DEST")]
     add: Vec<String>,
-    /// Fixture kernel to use when --kernel is not given ("6.1"; 6.12 has no kexec in Debian).
-    #[arg(long, default_value = DEFAULT_LOADER_KERNEL)]
-    fixture_kernel: String,
+    /// Loader (first-stage) kernel when --kernel is not given: `6.1`
+    /// (Debian's, the default) or `minimal` (built from Debian's kernel source
+    /// by `s390-pxelinux kernel build`, everything built in, no modules; it
+    /// needs the s390x cross compiler). Debian's 6.12 has no kexec.
+    #[arg(long, visible_alias = "fixture-kernel", value_name = "KERNEL", default_value = DEFAULT_LOADER_KERNEL)]
+    loader: String,
     /// Print the build report as JSON.
     #[arg(long)]
     json: bool,
@@ -67,7 +70,7 @@ pub fn run(args: BuildArgs, cache: &Path) -> Result<()> {
     let defaults = if all_given {
         None
     } else {
-        Some(build::default_inputs(cache, &args.fixture_kernel)?)
+        Some(build::default_inputs(cache, &args.loader)?)
     };
     let pick = |given: Option<PathBuf>, default: Option<PathBuf>, what: &str| -> Result<PathBuf> {
         match given.or(default) {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 /// What to do with the fixtures.
 #[derive(clap::Subcommand)]
 pub enum FixturesAction {
-    /// Fetch (if missing) and unpack every pinned package; print their paths.
+    /// Fetch (if missing) and unpack every pinned package (the kernel source
+    /// too, which `build` alone never fetches); print their paths.
     Fetch {
         /// Lock file to use instead of the one embedded in the binary.
         #[arg(long)]
@@ -30,6 +31,7 @@ pub fn run(action: FixturesAction, cache: &Path) -> Result<()> {
                 None => Lock::embedded()?,
             };
             let set = fixtures::ensure(&lock, cache)?;
+            let (source, _) = fixtures::ensure_kernel_source(&lock, cache)?;
             for (id, k) in &set.kernels {
                 println!("kernel {id}: {} ({})", k.image.display(), k.release);
                 println!("modules {id}: {}", k.modules.display());
@@ -37,6 +39,7 @@ pub fn run(action: FixturesAction, cache: &Path) -> Result<()> {
             println!("busybox: {}", set.busybox.display());
             println!("kexec: {}", set.kexec.display());
             println!("sysroot: {}", set.sysroot.display());
+            println!("kernel source: {}", source.display());
         }
         FixturesAction::Update { lock } => {
             let new = fixtures::resolve_newest(cache).context("re-resolving fixtures")?;

@@ -1,9 +1,10 @@
-//! The `s390-pxelinux` command: build, inspect, resolve and fixture
-//! management. Argument parsing and reporting only; the work is in the library.
+//! The `s390-pxelinux` command: build, inspect, resolve, the minimal kernel
+//! and fixture management. Argument parsing and reporting only; the work is in the library.
 
 mod build_cmd;
 mod fixtures_cmd;
 mod inspect_cmd;
+mod kernel_cmd;
 mod resolve_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,11 @@ enum Command {
     Inspect(inspect_cmd::InspectArgs),
     /// Dry-run the guest's PXELINUX client against a TFTP tree: paths tried, config, boot entry.
     Resolve(Box<resolve_cmd::ResolveArgs>),
+    /// The minimal s390x kernel built from Debian's kernel source (loader and test target).
+    Kernel {
+        #[command(subcommand)]
+        action: kernel_cmd::KernelAction,
+    },
     /// Manage the pinned s390x fixtures.
     Fixtures {
         #[command(subcommand)]
@@ -55,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Build(args) => build_cmd::run(*args, &cache),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Resolve(args) => resolve_cmd::run(*args),
+        Command::Kernel { action } => kernel_cmd::run(action, &cache),
         Command::Fixtures { action } => fixtures_cmd::run(action, &cache),
     };
     match result {

@@ -1,0 +1,613 @@
+//! `s390-pxelinux kernel build`: the minimal s390x kernel, built from the
+//! pinned Debian `linux-source-6.12` with `make tinyconfig` plus the committed
+//! fragment ([`fragment::FRAGMENT`]), settled by the kernel's own
+//! `merge_config.sh` and `make olddefconfig`. Owns the build steps, the check
+//! that every fragment option survived, reproducibility (fixed
+//! `KBUILD_BUILD_*`), progress, and the cache entry under
+//! `<cache>/minimal-kernel/<key>/` (key = hash of the source package, the
+//! fragment and the toolchain), which appears whole or not at all. It must not
+//! build pxelinux.0 (that is [`crate::build`]) nor fetch (it asks
+//! [`crate::fixtures`]).
+
+pub mod fragment;
+pub mod toolchain;
+
+use crate::fixtures::lock::Lock;
+use crate::fixtures::{FixtureError, KernelFixture};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+use toolchain::Toolchain;
+
+/// The kernel id of the minimal kernel (beside the fixtures' "6.1", "6.12").
+pub const KERNEL_ID: &str = "minimal";
+
+/// The suffix of the minimal kernel's release (`CONFIG_LOCALVERSION`), by
+/// which `inspect` recognises it.
+pub const RELEASE_SUFFIX: &str = "-s390-pxelinux-minimal";
+
+/// Bump when the build recipe changes in a way the key inputs miss.
+const RECIPE: &str = "minimal-kernel recipe 1: tinyconfig + merge_config.sh -m + olddefconfig; make bzImage";
+
+/// Fixed build identity, so two builds are byte-identical.
+const BUILD_ENV: &[(&str, &str)] = &[
+    ("KBUILD_BUILD_TIMESTAMP", "Thu Jan  1 00:00:00 UTC 1970"),
+    ("KBUILD_BUILD_USER", "s390-pxelinux"),
+    ("KBUILD_BUILD_HOST", "s390-pxelinux"),
+    ("KBUILD_BUILD_VERSION", "1"),
+    ("LC_ALL", "C"),
+    ("TZ", "UTC"),
+];
+
+/// Environment that would change what make builds; removed for the build.
+const SCRUBBED_ENV: &[&str] = &[
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "KBUILD_OUTPUT",
+    "O",
+    "KCFLAGS",
+    "KCPPFLAGS",
+    "KAFLAGS",
+    "LOCALVERSION",
+    "CC",
+    "LD",
+    "CFLAGS",
+    "LDFLAGS",
+];
+
+/// A built minimal kernel in the cache.
+#[derive(Debug, Clone)]
+pub struct MinimalKernel {
+    /// The cache entry (`<cache>/minimal-kernel/<key>`).
+    pub dir: PathBuf,
+    /// Image, module directory (only `modules.builtin`) and release, in the
+    /// shape of a fixture kernel.
+    pub kernel: KernelFixture,
+    /// The final `.config` (`boot/config-<release>`, where `build` looks for it).
+    pub config: PathBuf,
+    /// `boot/System.map-<release>`.
+    pub system_map: PathBuf,
+    /// `lib/modules/<release>/modules.builtin`.
+    pub modules_builtin: PathBuf,
+}
+
+/// Every way the minimal kernel build can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum MinimalKernelError {
+    /// The source package could not be had.
+    #[error(transparent)]
+    Fixtures(#[from] Box<FixtureError>),
+    /// Build tools are missing.
+    #[error(transparent)]
+    Tools(#[from] toolchain::MissingTools),
+    /// The fragment is not valid Kconfig.
+    #[error("{path}:{line}: {message}")]
+    Fragment {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    /// Kconfig dropped options of the fragment.
+    #[error("kernel config: {} option(s) of {path} did not survive `make olddefconfig` \
+             (unmet dependencies?):\n  {}", .dropped.len(),
+             .dropped.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Dropped {
+        path: String,
+        dropped: Vec<fragment::Dropped>,
+    },
+    /// A build step failed.
+    #[error("kernel build: `{step}` failed ({status}); last lines of {}:\n{tail}", log.display())]
+    Step {
+        step: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    /// Filesystem trouble in the cache or the build tree.
+    #[error("kernel build: {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl From<FixtureError> for MinimalKernelError {
+    fn from(e: FixtureError) -> Self {
+        MinimalKernelError::Fixtures(Box::new(e))
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MinimalKernelError + '_ {
+    move |source| MinimalKernelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where the minimal kernels live in the fixture cache.
+pub fn cache_root(cache: &Path) -> PathBuf {
+    cache.join("minimal-kernel")
+}
+
+/// The cache key: the source package's pin, the fragment, the toolchain's
+/// versions and the recipe.
+fn key(source_sha256: &str, fragment: &str, toolchain: &Toolchain) -> String {
+    let mut h = Sha256::new();
+    for part in [RECIPE, source_sha256, fragment, &toolchain.version] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    for (k, v) in BUILD_ENV {
+        h.update(format!("{k}={v}\0").as_bytes());
+    }
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+/// The entry at `dir`, if complete.
+fn load(dir: &Path) -> Option<MinimalKernel> {
+    let release = std::fs::read_to_string(dir.join("release")).ok()?;
+    let release = release.trim().to_string();
+    let boot = dir.join("boot");
+    let modules = dir.join("lib/modules").join(&release);
+    let m = MinimalKernel {
+        dir: dir.to_path_buf(),
+        kernel: KernelFixture {
+            image: boot.join(format!("vmlinuz-{release}")),
+            modules: modules.clone(),
+            release: release.clone(),
+        },
+        config: boot.join(format!("config-{release}")),
+        system_map: boot.join(format!("System.map-{release}")),
+        modules_builtin: modules.join("modules.builtin"),
+    };
+    [&m.kernel.image, &m.config, &m.system_map, &m.modules_builtin]
+        .iter()
+        .all(|p| p.is_file())
+        .then_some(m)
+}
+
+/// Progress of a kernel build: a spinner with the object count and elapsed
+/// time on a terminal, a plain line per step (and every 200 objects) otherwise.
+struct BuildProgress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    objects: u64,
+}
+
+impl BuildProgress {
+    fn new() -> BuildProgress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} minimal kernel: {msg} ({pos} objects built, {elapsed})",
+            ) {
+                b.set_style(style);
+            }
+            b.enable_steady_tick(std::time::Duration::from_millis(200));
+            b
+        });
+        BuildProgress {
+            bar,
+            started: Instant::now(),
+            objects: 0,
+        }
+    }
+
+    fn step(&self, what: &str) {
+        match &self.bar {
+            Some(b) => b.set_message(what.to_string()),
+            None => eprintln!(
+                "s390-pxelinux: minimal kernel: {what} ({} objects built, {} s)",
+                self.objects,
+                self.started.elapsed().as_secs()
+            ),
+        }
+    }
+
+    fn object(&mut self) {
+        self.objects += 1;
+        match &self.bar {
+            Some(b) => b.set_position(self.objects),
+            None if self.objects % 200 == 0 => eprintln!(
+                "s390-pxelinux: minimal kernel: {} objects built, {} s",
+                self.objects,
+                self.started.elapsed().as_secs()
+            ),
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// The minimal kernel from the cache, built first if it is not there.
+/// Several processes may ask at once: one builds (under a file lock), the
+/// others wait and then find it. A build killed midway leaves only a
+/// `.build-<pid>-*` directory, which the next build removes.
+pub fn ensure(lock: &Lock, cache: &Path) -> Result<MinimalKernel, MinimalKernelError> {
+    let toolchain = Toolchain::detect();
+    let source_pin = lock
+        .by_role(crate::fixtures::lock::Role::KernelSource)
+        .ok_or_else(|| FixtureError::Resolve("the lock pins no kernel-source package".into()))?;
+    // Without tools no key can be computed, but a cached kernel may still be
+    // usable: take the single entry built from this source, if any.
+    let toolchain = match toolchain {
+        Ok(t) => t,
+        Err(missing) => {
+            return find_any(cache, &source_pin.sha256).ok_or(missing.into());
+        }
+    };
+    let root = cache_root(cache);
+    let key = key(&source_pin.sha256, fragment::FRAGMENT, &toolchain);
+    let dir = root.join(&key);
+    if let Some(m) = load(&dir) {
+        return Ok(m);
+    }
+    std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+    let lock_path = root.join(".build.lock");
+    let guard = std::fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
+    guard.lock().map_err(io_err(&lock_path))?;
+    if let Some(m) = load(&dir) {
+        return Ok(m);
+    }
+    sweep_stale_builds(&root);
+    let (tarball, _) = crate::fixtures::ensure_kernel_source(lock, cache)?;
+    build(&tarball, &source_pin.sha256, &toolchain, &root, &key)?;
+    load(&dir).ok_or_else(|| MinimalKernelError::Io {
+        path: dir.clone(),
+        source: std::io::Error::other("the finished build is incomplete"),
+    })
+}
+
+/// The cached minimal kernel without building anything: `None` when none
+/// was built from this source yet.
+pub fn cached(lock: &Lock, cache: &Path) -> Option<MinimalKernel> {
+    let pin = lock.by_role(crate::fixtures::lock::Role::KernelSource)?;
+    match Toolchain::detect() {
+        Ok(t) => load(&cache_root(cache).join(key(&pin.sha256, fragment::FRAGMENT, &t))),
+        Err(_) => find_any(cache, &pin.sha256),
+    }
+}
+
+/// An entry built from `source_sha256` with the current fragment, whatever
+/// the toolchain (for hosts that have a cache but no compiler).
+fn find_any(cache: &Path, source_sha256: &str) -> Option<MinimalKernel> {
+    let want = format!("{source_sha256}\n{}", fragment_digest());
+    std::fs::read_dir(cache_root(cache))
+        .ok()?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("inputs")).is_ok_and(|t| t.trim() == want)
+        })
+        .find_map(|e| load(&e.path()))
+}
+
+fn fragment_digest() -> String {
+    hex::encode(Sha256::digest(fragment::FRAGMENT.as_bytes()))
+}
+
+/// Removes build directories whose builder is gone.
+fn sweep_stale_builds(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(".build-")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(p, _)| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !crate::atomic::process_alive(pid) {
+            tracing::info!(dir = %e.path().display(), pid, "removing a killed kernel build");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// One build into `root/<key>`: unpack, configure, check, make, collect.
+fn build(
+    tarball: &Path,
+    source_sha256: &str,
+    toolchain: &Toolchain,
+    root: &Path,
+    key: &str,
+) -> Result<(), MinimalKernelError> {
+    let mut progress = BuildProgress::new();
+    let work = tempfile::Builder::new()
+        .prefix(&format!(".build-{}-", std::process::id()))
+        .tempdir_in(root)
+        .map_err(io_err(root))?;
+    let log_path = root.join(format!("build-{key}.log"));
+    let mut log = std::fs::File::create(&log_path).map_err(io_err(&log_path))?;
+    let _ = writeln!(
+        log,
+        "# minimal kernel {key}: source {} ({source_sha256})\n# toolchain: {}",
+        tarball.display(),
+        toolchain.version.replace('\n', " / ")
+    );
+
+    progress.step("unpacking the kernel source");
+    let src = unpack_source(tarball, work.path())?;
+
+    let fragment_path = work.path().join("fragment.config");
+    std::fs::write(&fragment_path, fragment::FRAGMENT).map_err(io_err(&fragment_path))?;
+    let settings =
+        fragment::parse(fragment::FRAGMENT).map_err(|(line, message)| MinimalKernelError::Fragment {
+            path: "image/minimal-kernel/fragment.config".into(),
+            line,
+            message,
+        })?;
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let make = |args: &[&str]| -> Command {
+        let mut c = Command::new("make");
+        c.current_dir(&src)
+            .arg("ARCH=s390")
+            .arg(format!("CROSS_COMPILE={}", toolchain.cross_compile))
+            .args(args);
+        for v in SCRUBBED_ENV {
+            c.env_remove(v);
+        }
+        c.envs(BUILD_ENV.iter().copied());
+        c
+    };
+
+    progress.step("configuring (tinyconfig + fragment)");
+    run(&mut make(&["tinyconfig"]), "make tinyconfig", &mut log, &log_path, None)?;
+    let mut merge = Command::new("scripts/kconfig/merge_config.sh");
+    merge
+        .current_dir(&src)
+        .env("ARCH", "s390")
+        .env("CROSS_COMPILE", &toolchain.cross_compile)
+        .envs(BUILD_ENV.iter().copied())
+        .args(["-m", ".config"])
+        .arg(&fragment_path);
+    for v in SCRUBBED_ENV {
+        merge.env_remove(v);
+    }
+    run(&mut merge, "merge_config.sh -m .config fragment.config", &mut log, &log_path, None)?;
+    run(&mut make(&["olddefconfig"]), "make olddefconfig", &mut log, &log_path, None)?;
+    let config_path = src.join(".config");
+    let config = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+    let dropped = fragment::dropped(&settings, &config);
+    if !dropped.is_empty() {
+        return Err(MinimalKernelError::Dropped {
+            path: "image/minimal-kernel/fragment.config".into(),
+            dropped,
+        });
+    }
+
+    progress.step(&format!("compiling with {jobs} jobs"));
+    let j = format!("-j{jobs}");
+    run(
+        &mut make(&[&j, "bzImage", "modules.builtin"]),
+        &format!("make {j} bzImage modules.builtin"),
+        &mut log,
+        &log_path,
+        Some(&mut progress),
+    )?;
+
+    progress.step("collecting the image, .config, System.map and modules.builtin");
+    let release_path = src.join("include/config/kernel.release");
+    let release = std::fs::read_to_string(&release_path)
+        .map_err(io_err(&release_path))?
+        .trim()
+        .to_string();
+    let out = work.path().join("out");
+    let boot = out.join("boot");
+    let modules = out.join("lib/modules").join(&release);
+    for d in [&boot, &modules] {
+        std::fs::create_dir_all(d).map_err(io_err(d))?;
+    }
+    let copy = |from: &Path, to: &Path| -> Result<(), MinimalKernelError> {
+        std::fs::copy(from, to).map(|_| ()).map_err(io_err(from))
+    };
+    copy(
+        &src.join("arch/s390/boot/bzImage"),
+        &boot.join(format!("vmlinuz-{release}")),
+    )?;
+    copy(&config_path, &boot.join(format!("config-{release}")))?;
+    copy(
+        &src.join("System.map"),
+        &boot.join(format!("System.map-{release}")),
+    )?;
+    let builtin = src.join("modules.builtin");
+    if builtin.is_file() {
+        copy(&builtin, &modules.join("modules.builtin"))?;
+    } else {
+        let p = modules.join("modules.builtin");
+        std::fs::write(&p, "").map_err(io_err(&p))?;
+    }
+    let write = |name: &str, text: String| -> Result<(), MinimalKernelError> {
+        let p = out.join(name);
+        std::fs::write(&p, text).map_err(io_err(&p))
+    };
+    write("release", format!("{release}\n"))?;
+    write("inputs", format!("{source_sha256}\n{}\n", fragment_digest()))?;
+    let dest = root.join(key);
+    std::fs::rename(&out, &dest).map_err(io_err(&dest))?;
+    progress.finish();
+    eprintln!(
+        "s390-pxelinux: minimal kernel {release} built in {} s ({} objects): {}",
+        progress.started.elapsed().as_secs(),
+        progress.objects,
+        dest.display()
+    );
+    Ok(())
+}
+
+/// Unpacks the `linux-source-*.tar.xz` into `work` and returns its top directory.
+fn unpack_source(tarball: &Path, work: &Path) -> Result<PathBuf, MinimalKernelError> {
+    let file = std::fs::File::open(tarball).map_err(io_err(tarball))?;
+    let xz = liblzma::read::XzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut archive = tar::Archive::new(xz);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    let dest = work.join("tree");
+    std::fs::create_dir_all(&dest).map_err(io_err(&dest))?;
+    archive.unpack(&dest).map_err(io_err(tarball))?;
+    let mut tops = std::fs::read_dir(&dest)
+        .map_err(io_err(&dest))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir());
+    match (tops.next(), tops.next()) {
+        (Some(top), None) => Ok(top),
+        _ => Err(MinimalKernelError::Io {
+            path: tarball.to_path_buf(),
+            source: std::io::Error::other("expected one top-level directory in the source tarball"),
+        }),
+    }
+}
+
+/// Runs one step with its output appended to the log (and, with `progress`,
+/// each compiled object counted). The child is its own process group and
+/// gets SIGTERM when this process dies, so no compiler outlives the build.
+fn run(
+    cmd: &mut Command,
+    step: &str,
+    log: &mut std::fs::File,
+    log_path: &Path,
+    mut progress: Option<&mut BuildProgress>,
+) -> Result<(), MinimalKernelError> {
+    let _ = writeln!(log, "\n$ {step}");
+    let stderr = log.try_clone().map_err(io_err(log_path))?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::from(stderr)).stdin(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| MinimalKernelError::Step {
+        step: step.to_string(),
+        status: format!("cannot start: {e}"),
+        log: log_path.to_path_buf(),
+        tail: String::new(),
+    })?;
+    let group = ChildGroup(child.id());
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
+            if let Some(p) = progress.as_deref_mut() {
+                let t = line.trim_start();
+                if ["CC ", "AS ", "LD ", "AR "].iter().any(|k| t.starts_with(k)) {
+                    p.object();
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(io_err(log_path))?;
+    std::mem::forget(group);
+    let _ = log.flush();
+    if status.success() {
+        return Ok(());
+    }
+    Err(MinimalKernelError::Step {
+        step: step.to_string(),
+        status: status.to_string(),
+        log: log_path.to_path_buf(),
+        tail: tail(log_path, 25),
+    })
+}
+
+/// Kills a child's process group when dropped before the child was reaped
+/// (an error or a panic while reading its output).
+struct ChildGroup(u32);
+
+impl Drop for ChildGroup {
+    fn drop(&mut self) {
+        // SAFETY: plain syscall; a negative pid names the process group.
+        unsafe {
+            libc::kill(-(self.0 as i32), libc::SIGTERM);
+        }
+    }
+}
+
+/// The last `n` lines of a file.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toolchain(v: &str) -> Toolchain {
+        Toolchain {
+            cross_compile: CROSS.into(),
+            version: v.into(),
+        }
+    }
+    const CROSS: &str = toolchain::CROSS_PREFIX;
+
+    #[test]
+    fn the_key_changes_with_source_fragment_and_toolchain() {
+        let base = key("aa", "CONFIG_A=y\n", &toolchain("gcc 12"));
+        assert_eq!(base, key("aa", "CONFIG_A=y\n", &toolchain("gcc 12")));
+        assert_ne!(base, key("ab", "CONFIG_A=y\n", &toolchain("gcc 12")));
+        assert_ne!(base, key("aa", "CONFIG_A=m\n", &toolchain("gcc 12")));
+        assert_ne!(base, key("aa", "CONFIG_A=y\n", &toolchain("gcc 13")));
+    }
+
+    #[test]
+    fn an_incomplete_entry_is_not_loaded() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("release"), "6.12.95-x\n").unwrap();
+        assert!(load(d.path()).is_none());
+        let boot = d.path().join("boot");
+        let mods = d.path().join("lib/modules/6.12.95-x");
+        std::fs::create_dir_all(&boot).unwrap();
+        std::fs::create_dir_all(&mods).unwrap();
+        for f in ["vmlinuz-6.12.95-x", "config-6.12.95-x", "System.map-6.12.95-x"] {
+            std::fs::write(boot.join(f), "x").unwrap();
+        }
+        assert!(load(d.path()).is_none(), "modules.builtin missing");
+        std::fs::write(mods.join("modules.builtin"), "").unwrap();
+        let m = load(d.path()).expect("complete entry");
+        assert_eq!(m.kernel.release, "6.12.95-x");
+        assert_eq!(m.kernel.modules, mods);
+    }
+
+    #[test]
+    fn builds_of_dead_processes_are_swept_and_live_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let live = d.path().join(format!(".build-{}-abc", std::process::id()));
+        let dead = d.path().join(".build-999999999-abc");
+        let entry = d.path().join("0123456789abcdef");
+        for p in [&live, &dead, &entry] {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        sweep_stale_builds(d.path());
+        assert!(live.is_dir());
+        assert!(!dead.exists());
+        assert!(entry.is_dir());
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log");
+        std::fs::write(&p, "a\nb\nc\nd\n").unwrap();
+        assert_eq!(tail(&p, 2), "c\nd");
+        assert_eq!(tail(&p, 10), "a\nb\nc\nd");
+    }
+}

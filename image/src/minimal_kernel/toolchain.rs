@@ -1,0 +1,143 @@
+//! The host tools a kernel build needs: the s390x C compiler (the
+//! `s390x-linux-gnu-` cross toolchain, or the native gcc on an s390x host)
+//! and kbuild's helpers (make, flex, bison, bc, lz4). Owns finding them on
+//! `PATH`, naming the Debian packages of the missing ones, and the version
+//! text that goes into the build's cache key. It must not run a build.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The cross prefix used on hosts that are not s390x.
+pub const CROSS_PREFIX: &str = "s390x-linux-gnu-";
+
+/// The command `ci/install-deps` and the error message suggest.
+pub const INSTALL_HINT: &str = "ci/install-deps";
+
+/// A usable toolchain.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    /// `CROSS_COMPILE` value (empty on an s390x host).
+    pub cross_compile: String,
+    /// First line of `<cc> --version` and `<ld> --version`: part of the cache key.
+    pub version: String,
+}
+
+/// Tools are missing: names each with the package that provides it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the minimal kernel build needs {} (missing on PATH); install them with \
+     `apt-get install {}` (or run `{INSTALL_HINT}`, which installs them)",
+    .missing.iter().map(|(t, p)| format!("{t} (package {p})")).collect::<Vec<_>>().join(", "),
+    .missing.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(" ")
+)]
+pub struct MissingTools {
+    /// (program, Debian package) pairs.
+    pub missing: Vec<(String, String)>,
+}
+
+/// Finds `program` on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The programs a build runs, with their Debian packages, for this host.
+pub fn required(native: bool) -> Vec<(String, String)> {
+    let mut tools: Vec<(String, String)> = [
+        ("make", "make"),
+        ("gcc", "gcc"),
+        ("flex", "flex"),
+        ("bison", "bison"),
+        ("bc", "bc"),
+        ("lz4", "lz4"),
+        ("perl", "perl"),
+    ]
+    .iter()
+    .map(|(t, p)| (t.to_string(), p.to_string()))
+    .collect();
+    if !native {
+        tools.push((format!("{CROSS_PREFIX}gcc"), "gcc-s390x-linux-gnu".into()));
+        tools.push((format!("{CROSS_PREFIX}ld"), "binutils-s390x-linux-gnu".into()));
+    }
+    tools
+}
+
+fn first_line(program: &str) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+impl Toolchain {
+    /// The toolchain of this host, or the list of what is missing.
+    pub fn detect() -> Result<Toolchain, MissingTools> {
+        let native = std::env::consts::ARCH == "s390x";
+        let missing: Vec<(String, String)> = required(native)
+            .into_iter()
+            .filter(|(t, _)| which(t).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(MissingTools { missing });
+        }
+        let cross_compile = if native { "" } else { CROSS_PREFIX }.to_string();
+        let version = format!(
+            "{}\n{}\n{}",
+            first_line(&format!("{cross_compile}gcc")),
+            first_line(&format!("{cross_compile}ld")),
+            first_line("make")
+        );
+        Ok(Toolchain {
+            cross_compile,
+            version,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tools_name_programs_packages_and_the_install_command() {
+        let e = MissingTools {
+            missing: vec![
+                ("s390x-linux-gnu-gcc".into(), "gcc-s390x-linux-gnu".into()),
+                ("flex".into(), "flex".into()),
+            ],
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("s390x-linux-gnu-gcc (package gcc-s390x-linux-gnu), flex (package flex)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`apt-get install gcc-s390x-linux-gnu flex`"),
+            "{text}"
+        );
+        assert!(text.contains("ci/install-deps"), "{text}");
+    }
+
+    #[test]
+    fn a_cross_host_needs_the_cross_compiler_and_a_native_one_does_not() {
+        let cross = required(false);
+        assert!(cross.iter().any(|(t, _)| t == "s390x-linux-gnu-gcc"));
+        let native = required(true);
+        assert!(!native.iter().any(|(t, _)| t.starts_with(CROSS_PREFIX)));
+        assert!(native.iter().any(|(t, _)| t == "flex"));
+    }
+}
