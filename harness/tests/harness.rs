@@ -178,8 +178,9 @@ fn artifacts_and_inline_text_are_told_apart() {
             Source::Text("@not-an-artifact".into())
         ]
     );
-    assert_eq!(sc.pxelinux_kernel, "6.1");
-    assert_eq!(sc.target_kernel, "6.12");
+    // The minimal kernel is the default loader and target.
+    assert_eq!(sc.pxelinux_kernel, "minimal");
+    assert_eq!(sc.target_kernel, "minimal");
 }
 
 #[test]
@@ -328,7 +329,7 @@ fn target_kernel_override_keeps_the_tb_size_default() {
     let sc = scenario("k", MINIMAL).expect("valid");
     assert_eq!(
         (sc.target_kernel.as_str(), sc.tb_size_mb),
-        ("6.12", Some(32))
+        ("minimal", Some(32))
     );
     let old = sc.with_target_kernel("6.1");
     assert_eq!(
@@ -337,6 +338,14 @@ fn target_kernel_override_keeps_the_tb_size_default() {
     );
     let pinned = scenario("k", &format!("{MINIMAL}\n[machine]\ntb_size = 0\n")).expect("valid");
     assert_eq!(pinned.with_target_kernel("6.1").tb_size_mb, None);
+    let loader = sc.with_loader_kernel("6.1");
+    assert_eq!(
+        (
+            loader.pxelinux_kernel.as_str(),
+            loader.target_kernel.as_str()
+        ),
+        ("6.1", "minimal")
+    );
 }
 
 #[test]

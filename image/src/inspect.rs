@@ -86,10 +86,7 @@ pub fn inspect(data: &[u8]) -> Result<Inspection, InspectError> {
         None => "unknown",
     };
     let modules = initrd.as_ref().map_or(0, |r| {
-        r.entries
-            .iter()
-            .filter(|e| e.path.ends_with(".ko"))
-            .count()
+        r.entries.iter().filter(|e| e.path.ends_with(".ko")).count()
     });
     Ok(Inspection {
         file_bytes: data.len(),

@@ -140,7 +140,8 @@ mod tests {
 
     #[test]
     fn dropped_names_options_kconfig_removed_or_changed() {
-        let frag = parse("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\nCONFIG_D=y\n").unwrap();
+        let frag =
+            parse("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\nCONFIG_D=y\n").unwrap();
         let config = "CONFIG_A=y\nCONFIG_B=y\nCONFIG_C=\"z\"\n# CONFIG_D is not set\n";
         let d = dropped(&frag, config);
         let names: Vec<&str> = d.iter().map(|d| d.wanted.name.as_str()).collect();

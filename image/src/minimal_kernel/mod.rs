@@ -29,7 +29,8 @@ pub const KERNEL_ID: &str = "minimal";
 pub const RELEASE_SUFFIX: &str = "-s390-pxelinux-minimal";
 
 /// Bump when the build recipe changes in a way the key inputs miss.
-const RECIPE: &str = "minimal-kernel recipe 1: tinyconfig + merge_config.sh -m + olddefconfig; make bzImage";
+const RECIPE: &str =
+    "minimal-kernel recipe 1: tinyconfig + merge_config.sh -m + olddefconfig; make bzImage";
 
 /// Fixed build identity, so two builds are byte-identical.
 const BUILD_ENV: &[(&str, &str)] = &[
@@ -163,10 +164,15 @@ fn load(dir: &Path) -> Option<MinimalKernel> {
         system_map: boot.join(format!("System.map-{release}")),
         modules_builtin: modules.join("modules.builtin"),
     };
-    [&m.kernel.image, &m.config, &m.system_map, &m.modules_builtin]
-        .iter()
-        .all(|p| p.is_file())
-        .then_some(m)
+    [
+        &m.kernel.image,
+        &m.config,
+        &m.system_map,
+        &m.modules_builtin,
+    ]
+    .iter()
+    .all(|p| p.is_file())
+    .then_some(m)
 }
 
 /// Progress of a kernel build: a spinner with the object count and elapsed
@@ -212,7 +218,7 @@ impl BuildProgress {
         self.objects += 1;
         match &self.bar {
             Some(b) => b.set_position(self.objects),
-            None if self.objects % 200 == 0 => eprintln!(
+            None if self.objects.is_multiple_of(200) => eprintln!(
                 "s390-pxelinux: minimal kernel: {} objects built, {} s",
                 self.objects,
                 self.started.elapsed().as_secs()
@@ -233,34 +239,42 @@ impl BuildProgress {
 /// others wait and then find it. A build killed midway leaves only a
 /// `.build-<pid>-*` directory, which the next build removes.
 pub fn ensure(lock: &Lock, cache: &Path) -> Result<MinimalKernel, MinimalKernelError> {
-    let toolchain = Toolchain::detect();
     let source_pin = lock
         .by_role(crate::fixtures::lock::Role::KernelSource)
         .ok_or_else(|| FixtureError::Resolve("the lock pins no kernel-source package".into()))?;
+    ensure_in(&cache_root(cache), &source_pin.sha256, || {
+        Ok(crate::fixtures::ensure_kernel_source(lock, cache)?.0)
+    })
+}
+
+/// [`ensure`] with the entries under `root` and the source tarball (whose
+/// package has `source_sha256`) asked for only when a build is needed.
+pub fn ensure_in(
+    root: &Path,
+    source_sha256: &str,
+    tarball: impl FnOnce() -> Result<PathBuf, MinimalKernelError>,
+) -> Result<MinimalKernel, MinimalKernelError> {
     // Without tools no key can be computed, but a cached kernel may still be
-    // usable: take the single entry built from this source, if any.
-    let toolchain = match toolchain {
+    // usable: take an entry built from this source and fragment, if any.
+    let toolchain = match Toolchain::detect() {
         Ok(t) => t,
-        Err(missing) => {
-            return find_any(cache, &source_pin.sha256).ok_or(missing.into());
-        }
+        Err(missing) => return find_any(root, source_sha256).ok_or(missing.into()),
     };
-    let root = cache_root(cache);
-    let key = key(&source_pin.sha256, fragment::FRAGMENT, &toolchain);
+    let key = key(source_sha256, fragment::FRAGMENT, &toolchain);
     let dir = root.join(&key);
     if let Some(m) = load(&dir) {
         return Ok(m);
     }
-    std::fs::create_dir_all(&root).map_err(io_err(&root))?;
+    std::fs::create_dir_all(root).map_err(io_err(root))?;
     let lock_path = root.join(".build.lock");
     let guard = std::fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
     guard.lock().map_err(io_err(&lock_path))?;
     if let Some(m) = load(&dir) {
         return Ok(m);
     }
-    sweep_stale_builds(&root);
-    let (tarball, _) = crate::fixtures::ensure_kernel_source(lock, cache)?;
-    build(&tarball, &source_pin.sha256, &toolchain, &root, &key)?;
+    sweep_stale_builds(root);
+    let tarball = tarball()?;
+    build(&tarball, source_sha256, &toolchain, root, &key)?;
     load(&dir).ok_or_else(|| MinimalKernelError::Io {
         path: dir.clone(),
         source: std::io::Error::other("the finished build is incomplete"),
@@ -273,15 +287,15 @@ pub fn cached(lock: &Lock, cache: &Path) -> Option<MinimalKernel> {
     let pin = lock.by_role(crate::fixtures::lock::Role::KernelSource)?;
     match Toolchain::detect() {
         Ok(t) => load(&cache_root(cache).join(key(&pin.sha256, fragment::FRAGMENT, &t))),
-        Err(_) => find_any(cache, &pin.sha256),
+        Err(_) => find_any(&cache_root(cache), &pin.sha256),
     }
 }
 
 /// An entry built from `source_sha256` with the current fragment, whatever
 /// the toolchain (for hosts that have a cache but no compiler).
-fn find_any(cache: &Path, source_sha256: &str) -> Option<MinimalKernel> {
+fn find_any(root: &Path, source_sha256: &str) -> Option<MinimalKernel> {
     let want = format!("{source_sha256}\n{}", fragment_digest());
-    std::fs::read_dir(cache_root(cache))
+    std::fs::read_dir(root)
         .ok()?
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
@@ -343,12 +357,13 @@ fn build(
 
     let fragment_path = work.path().join("fragment.config");
     std::fs::write(&fragment_path, fragment::FRAGMENT).map_err(io_err(&fragment_path))?;
-    let settings =
-        fragment::parse(fragment::FRAGMENT).map_err(|(line, message)| MinimalKernelError::Fragment {
+    let settings = fragment::parse(fragment::FRAGMENT).map_err(|(line, message)| {
+        MinimalKernelError::Fragment {
             path: "image/minimal-kernel/fragment.config".into(),
             line,
             message,
-        })?;
+        }
+    })?;
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -366,7 +381,13 @@ fn build(
     };
 
     progress.step("configuring (tinyconfig + fragment)");
-    run(&mut make(&["tinyconfig"]), "make tinyconfig", &mut log, &log_path, None)?;
+    run(
+        &mut make(&["tinyconfig"]),
+        "make tinyconfig",
+        &mut log,
+        &log_path,
+        None,
+    )?;
     let mut merge = Command::new("scripts/kconfig/merge_config.sh");
     merge
         .current_dir(&src)
@@ -378,8 +399,20 @@ fn build(
     for v in SCRUBBED_ENV {
         merge.env_remove(v);
     }
-    run(&mut merge, "merge_config.sh -m .config fragment.config", &mut log, &log_path, None)?;
-    run(&mut make(&["olddefconfig"]), "make olddefconfig", &mut log, &log_path, None)?;
+    run(
+        &mut merge,
+        "merge_config.sh -m .config fragment.config",
+        &mut log,
+        &log_path,
+        None,
+    )?;
+    run(
+        &mut make(&["olddefconfig"]),
+        "make olddefconfig",
+        &mut log,
+        &log_path,
+        None,
+    )?;
     let config_path = src.join(".config");
     let config = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
     let dropped = fragment::dropped(&settings, &config);
@@ -436,7 +469,10 @@ fn build(
         std::fs::write(&p, text).map_err(io_err(&p))
     };
     write("release", format!("{release}\n"))?;
-    write("inputs", format!("{source_sha256}\n{}\n", fragment_digest()))?;
+    write(
+        "inputs",
+        format!("{source_sha256}\n{}\n", fragment_digest()),
+    )?;
     let dest = root.join(key);
     std::fs::rename(&out, &dest).map_err(io_err(&dest))?;
     progress.finish();
@@ -485,7 +521,9 @@ fn run(
 ) -> Result<(), MinimalKernelError> {
     let _ = writeln!(log, "\n$ {step}");
     let stderr = log.try_clone().map_err(io_err(log_path))?;
-    cmd.stdout(Stdio::piped()).stderr(Stdio::from(stderr)).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr))
+        .stdin(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         use std::os::unix::process::CommandExt;
@@ -507,7 +545,10 @@ fn run(
             let _ = writeln!(log, "{line}");
             if let Some(p) = progress.as_deref_mut() {
                 let t = line.trim_start();
-                if ["CC ", "AS ", "LD ", "AR "].iter().any(|k| t.starts_with(k)) {
+                if ["CC ", "AS ", "LD ", "AR "]
+                    .iter()
+                    .any(|k| t.starts_with(k))
+                {
                     p.object();
                 }
             }
@@ -577,7 +618,11 @@ mod tests {
         let mods = d.path().join("lib/modules/6.12.95-x");
         std::fs::create_dir_all(&boot).unwrap();
         std::fs::create_dir_all(&mods).unwrap();
-        for f in ["vmlinuz-6.12.95-x", "config-6.12.95-x", "System.map-6.12.95-x"] {
+        for f in [
+            "vmlinuz-6.12.95-x",
+            "config-6.12.95-x",
+            "System.map-6.12.95-x",
+        ] {
             std::fs::write(boot.join(f), "x").unwrap();
         }
         assert!(load(d.path()).is_none(), "modules.builtin missing");

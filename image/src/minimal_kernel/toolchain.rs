@@ -64,7 +64,10 @@ pub fn required(native: bool) -> Vec<(String, String)> {
     .collect();
     if !native {
         tools.push((format!("{CROSS_PREFIX}gcc"), "gcc-s390x-linux-gnu".into()));
-        tools.push((format!("{CROSS_PREFIX}ld"), "binutils-s390x-linux-gnu".into()));
+        tools.push((
+            format!("{CROSS_PREFIX}ld"),
+            "binutils-s390x-linux-gnu".into(),
+        ));
     }
     tools
 }
