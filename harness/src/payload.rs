@@ -5,7 +5,8 @@
 //! of everything it is made from, written atomically into
 //! `target/boot-payloads/`, and reused by later runs and other processes.
 //! This module defines the target markers (`TARGET-UP`, `TARGET-INITRDS`,
-//! `ROOTFS-UP`) by writing the scripts that print them; it must not start VMs.
+//! `ROOTFS-UP`) by packing the scripts that print them (`harness/payload/`,
+//! checked by shellcheck in `ci/test`); it must not start VMs.
 
 use crate::scenario::Artifact;
 use crate::HarnessError;
@@ -28,27 +29,10 @@ pub const TARGET_REPORT_PATH: &str = "/lib/target-report.sh";
 /// Sourced first by the /init of `@target-initrd` and `@rootfs-initrd`:
 /// mounts, then `TARGET-UP` (the command line) and `TARGET-INITRDS` (the
 /// marker files of every initrd piece that was unpacked, and the last one).
-pub const TARGET_REPORT: &str = r#"# netboot-harness target report (sourced by /init)
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "TARGET-UP cmdline=$(cat /proc/cmdline)"
-names=""
-for f in /etc/target-initrds/*; do
-    [ -e "$f" ] && names="$names ${f##*/}"
-done
-echo "TARGET-INITRDS${names} last=$(cat /etc/target-initrds.last 2>/dev/null)"
-"#;
+pub const TARGET_REPORT: &str = include_str!("../payload/target-report.sh");
 
 /// /init of `@target-initrd`.
-pub const TARGET_INIT: &str = r#"#!/bin/sh
-# netboot-harness target: report what this kernel was booted with, then power off.
-. /lib/target-report.sh
-echo "TARGET-DONE"
-sleep 1
-poweroff -f
-"#;
+pub const TARGET_INIT: &str = include_str!("../payload/target-init");
 
 /// Modules `@rootfs-initrd` loads (with their dependencies), in order.
 /// ext4 asks the crypto API for crc32c at mount time (not a modinfo
@@ -56,39 +40,10 @@ poweroff -f
 pub const ROOTFS_MODULES: &[&str] = &["virtio_blk", "crc32c_generic", "ext4"];
 
 /// /init of `@rootfs-initrd`.
-pub const ROOTFS_INITRD_INIT: &str = r#"#!/bin/sh
-# netboot-harness root-disk initrd: report, load virtio_blk + ext4, mount root=, switch_root.
-. /lib/target-report.sh
-fail() { echo "ROOTFS-INITRD: ERROR $*"; sleep 1; poweroff -f; }
-while read -r m; do
-    [ -n "$m" ] && { insmod "$m" || fail "insmod $m"; }
-done < /etc/rootfs-modules
-root=/dev/vda
-for arg in $(cat /proc/cmdline); do
-    case "$arg" in root=*) root="${arg#root=}" ;; esac
-done
-i=0
-while [ ! -b "$root" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -b "$root" ] || fail "no block device $root"
-mkdir -p /newroot
-mount -t ext4 -o ro "$root" /newroot || fail "cannot mount $root"
-echo "ROOTFS-INITRD: mounted $root, switch_root"
-umount /sys
-umount /proc
-mount --move /dev /newroot/dev || umount /dev
-exec switch_root /newroot /sbin/init
-"#;
+pub const ROOTFS_INITRD_INIT: &str = include_str!("../payload/rootfs-initrd-init");
 
 /// /sbin/init on `@rootfs-disk`.
-pub const ROOTFS_INIT: &str = r#"#!/bin/sh
-# netboot-harness root disk: report the root device, then power off.
-export PATH=/bin:/sbin
-mount -t proc proc /proc
-set -- $(awk '$2 == "/" { d = $1; t = $3 } END { print d, t }' /proc/mounts)
-echo "ROOTFS-UP root=$1 fstype=$2"
-sleep 1
-poweroff -f
-"#;
+pub const ROOTFS_INIT: &str = include_str!("../payload/rootfs-init");
 
 /// The scenario settings payloads depend on.
 #[derive(Debug, Clone, Copy)]
