@@ -1,11 +1,12 @@
 //! Support layer for the builder's integration tests: the pinned fixtures,
-//! running the `s390-pxelinux` binary, scratch directories, and a minimal
-//! QEMU netboot runner. Tests read as scripts over these helpers.
+//! running the `s390-pxelinux` binary and scratch directories. Tests read as
+//! scripts over these helpers. Booting is the harness's job (one QEMU
+//! driver, with its reaper): the end-to-end netboot of the default
+//! pxelinux.0 is the `ip-hex-8` scenario's lease step.
 #![allow(dead_code)]
 
 use s390_pxelinux::fixtures::{self, lock::Lock, FixtureSet};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -128,100 +129,6 @@ pub fn assert_clear_error(run: &Run, needles: &[&str], output: &Path) {
             "temporary files left behind: {leftovers:?}"
         );
     }
-}
-
-/// A QEMU process booting `tftp_root` over slirp; killed on drop.
-pub struct NetbootVm {
-    child: std::process::Child,
-    console: std::sync::mpsc::Receiver<Vec<u8>>,
-    /// Everything printed so far.
-    pub transcript: String,
-}
-
-impl NetbootVm {
-    /// Starts `qemu-system-s390x` netbooting `pxelinux.0` from `tftp_root`.
-    pub fn start(tftp_root: &Path) -> NetbootVm {
-        let mut child = Command::new("qemu-system-s390x")
-            .args([
-                "-M",
-                "s390-ccw-virtio",
-                "-nographic",
-                "-nodefaults",
-                "-m",
-                "512",
-                "-no-reboot",
-            ])
-            .args(["-serial", "stdio"])
-            .arg("-netdev")
-            .arg(format!(
-                "user,id=n0,tftp={},bootfile=pxelinux.0",
-                tftp_root.display()
-            ))
-            .args(["-device", "virtio-net-ccw,netdev=n0,bootindex=1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("qemu-system-s390x must be installed (ci/install-deps)");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        NetbootVm {
-            child,
-            console: rx,
-            transcript: String::new(),
-        }
-    }
-
-    /// Waits until the console shows `needle`; returns the elapsed time, or
-    /// panics with the transcript tail after `timeout`.
-    pub fn expect(&mut self, needle: &str, timeout: Duration) -> Duration {
-        let start = Instant::now();
-        loop {
-            if self.transcript.contains(needle) {
-                return start.elapsed();
-            }
-            let left = timeout.saturating_sub(start.elapsed());
-            match self
-                .console
-                .recv_timeout(left.min(Duration::from_millis(200)))
-            {
-                Ok(bytes) => self.transcript.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
-                Err(_) => {
-                    let tail: Vec<&str> = self.transcript.lines().rev().take(40).collect();
-                    let tail: Vec<&str> = tail.into_iter().rev().collect();
-                    panic!(
-                        "console never showed {needle:?} within {timeout:?}; last lines:\n{}",
-                        tail.join("\n")
-                    );
-                }
-            }
-        }
-    }
-}
-
-impl Drop for NetbootVm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Directory for a test's TFTP root containing `pxelinux.0`.
-pub fn tftp_root_with(image: &Path) -> (tempfile::TempDir, PathBuf) {
-    let dir = scratch();
-    let dest = dir.path().join("pxelinux.0");
-    std::fs::copy(image, &dest).expect("copy pxelinux.0");
-    let root = dir.path().to_path_buf();
-    (dir, root)
 }
 
 /// Names of the builder's temporary files (`.s390-pxelinux-<pid>-*.tmp`) in `dir`.
