@@ -14,7 +14,6 @@ use netboot_harness::payload::Params;
 use netboot_harness::qemu::{Machine, MachineLogs, MachineSpec, QemuBinary};
 use netboot_harness::runner::{self, Harness, RunOptions};
 use netboot_harness::scenario::{self, Artifact, Scenario};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -360,7 +359,8 @@ async fn boot(a: BootArgs) -> Result<i32> {
     // Raw mode while the console is attached: keys reach the guest as they
     // are typed and only the guest echoes them. Restored when `raw` drops
     // (any return below) or by the reaper on a signal.
-    let raw = netboot_harness::terminal::RawTerminal::enter().context("setting the terminal to raw mode")?;
+    let raw = netboot_harness::terminal::RawTerminal::enter()
+        .context("setting the terminal to raw mode")?;
     m.console.set_echo(true);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(16);
     std::thread::spawn(move || read_keys(&tx));

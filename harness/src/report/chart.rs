@@ -226,7 +226,8 @@ pub fn bench_chart(flavours: &[BenchFlavour]) -> String {
         .fold(0.0_f64, f64::max)
         .max(0.001);
     let px = BAR_W / span;
-    // Legend: every phase name once, in first-seen order.
+    // Legend: every phase name once, in boot order (the runner's phases,
+    // then unknown names as first seen).
     let mut legend: Vec<String> = Vec::new();
     for f in flavours {
         for (p, _) in &f.phases {
@@ -235,6 +236,12 @@ pub fn bench_chart(flavours: &[BenchFlavour]) -> String {
             }
         }
     }
+    legend.sort_by_key(|p| {
+        crate::runner::PHASES
+            .iter()
+            .position(|(name, _, _)| name == p)
+            .unwrap_or(usize::MAX)
+    });
     let legend_rows = legend.len().div_ceil(3);
     let height = TOP + ROW_H * flavours.len() as f64 + 30.0 + 18.0 * legend_rows as f64;
     let width = LABEL_W + BAR_W + 90.0;
@@ -356,7 +363,10 @@ mod tests {
         for (g, f) in groups.iter().zip(&flavours) {
             assert_eq!(g.attribute("data-flavour"), Some(f.name.as_str()));
             let total = f.phases.last().map(|p| p.1).unwrap_or(0.0);
-            assert_eq!(g.attribute("data-total"), Some(format!("{total:.3}").as_str()));
+            assert_eq!(
+                g.attribute("data-total"),
+                Some(format!("{total:.3}").as_str())
+            );
             let rects: Vec<(String, String)> = g
                 .descendants()
                 .filter(|n| n.has_tag_name("rect"))

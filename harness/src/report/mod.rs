@@ -104,6 +104,8 @@ struct ConsoleLine {
 /// A row of the phase table.
 struct PhaseRow {
     name: String,
+    /// Its colour in the timeline.
+    colour: &'static str,
     at: String,
     delta: String,
 }
@@ -150,6 +152,8 @@ struct IndexRow {
 #[template(path = "index.html")]
 struct IndexPage {
     rows: Vec<IndexRow>,
+    /// (phase name, colour) for the legend.
+    legend: Vec<(&'static str, &'static str)>,
     passed: usize,
     failed: usize,
 }
@@ -157,6 +161,14 @@ struct IndexPage {
 /// Formats seconds as the runner's `result.txt` does (`{:.3}`).
 pub fn seconds(s: f64) -> String {
     format!("{s:.3}")
+}
+
+/// A console line without its control characters (the firmware draws its
+/// progress with backspaces), tabs kept.
+fn visible(line: &str) -> String {
+    line.chars()
+        .filter(|c| *c == '\t' || !c.is_control())
+        .collect()
 }
 
 /// Files of `dir` worth linking (logs, pcap, command line, result), sorted;
@@ -204,7 +216,7 @@ pub fn write_run(
         .map(|(i, (at, text))| ConsoleLine {
             id: format!("L{i}"),
             time: format!("[{:>9.3}]", at.as_secs_f64()),
-            text: text.clone(),
+            text: visible(text),
             steps: Vec::new(),
         })
         .collect();
@@ -232,6 +244,7 @@ pub fn write_run(
         .map(|(name, at)| {
             let row = PhaseRow {
                 name: name.clone(),
+                colour: chart::phase_colour(name),
                 at: seconds(*at),
                 delta: format!("+{}", seconds(at - prev)),
             };
@@ -239,10 +252,7 @@ pub fn write_run(
             row
         })
         .collect();
-    let console_end = console
-        .last()
-        .map(|(t, _)| t.as_secs_f64())
-        .unwrap_or(0.0);
+    let console_end = console.last().map(|(t, _)| t.as_secs_f64()).unwrap_or(0.0);
     let page = ReportPage {
         r: record,
         duration: format!("{:.1}", record.duration_s),
@@ -302,6 +312,10 @@ pub fn write_index(root: &Path) -> Result<PathBuf, ReportError> {
         .collect::<Vec<_>>();
     let passed = rows.iter().filter(|r| r.passed).count();
     let page = IndexPage {
+        legend: crate::runner::PHASES
+            .iter()
+            .map(|(name, _, _)| (*name, chart::phase_colour(name)))
+            .collect(),
         failed: rows.len() - passed,
         passed,
         rows,
