@@ -2,7 +2,8 @@
 //! rexpect, as a person would: a shell on the terminal restores the usual
 //! interactive settings (echo, line editing, signals), runs the harness,
 //! then prints its exit status and `stty -a` again, so each test sees
-//! whether the terminal came back as it was.
+//! whether the terminal came back as it was (after Enter-less typing,
+//! Ctrl-C, a PROMPT timeout and a SIGTERM from outside).
 
 mod support;
 
@@ -149,4 +150,25 @@ fn with_no_input_at_the_prompt_the_timeout_label_boots() {
     run.wait("TARGET-UP cmdline=console=ttysclp0 quiet panic=-1 picked=three");
     let (code, _) = run.finish();
     assert_eq!(code, 0);
+}
+
+#[test]
+fn sigterm_while_the_console_is_attached_restores_the_terminal() {
+    let mut run = start(
+        "DEFAULT one\nLABEL one\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND console=ttysclp0 quiet panic=-1\n",
+    );
+    // Guest output on the terminal: the console is attached, the terminal raw.
+    run.wait("Network boot starting");
+    let harness: Vec<u32> = processes_with_token(&run.token)
+        .into_iter()
+        .filter(|(_, comm)| comm == "netboot-harness")
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(harness.len(), 1, "{:?}", processes_with_token(&run.token));
+    // SAFETY: SIGTERM to the harness process this test started.
+    unsafe {
+        libc::kill(harness[0] as i32, libc::SIGTERM);
+    }
+    let (code, seen) = run.finish();
+    assert_eq!(code, 128 + libc::SIGTERM, "{seen}");
 }
