@@ -36,6 +36,9 @@ pub struct Matched {
     pub groups: Vec<Option<String>>,
     /// When the line holding the match started, relative to the console start.
     pub at: Duration,
+    /// Index (0-based) of the transcript line where the match starts, as in
+    /// [`Console::lines`].
+    pub line: usize,
 }
 
 /// Why an expectation was not met.
@@ -110,6 +113,13 @@ impl State {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\n');
         let _ = writeln!(log, "[{:>9.3}] {}", at.as_secs_f64(), line);
+    }
+
+    /// Index of the line holding byte `offset` of the transcript.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|(o, _)| *o <= offset)
+            .saturating_sub(1)
     }
 
     fn time_of(&self, offset: usize) -> Duration {
@@ -267,6 +277,7 @@ impl Console {
         if let Some(caps) = re.captures(hay) {
             let whole = caps.get(0)?;
             let at = s.time_of(self.cursor + whole.start());
+            let line = s.line_of(self.cursor + whole.start());
             let groups = caps
                 .iter()
                 .map(|g| g.map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned()))
@@ -275,6 +286,7 @@ impl Console {
                 text: String::from_utf8_lossy(whole.as_bytes()).into_owned(),
                 groups,
                 at,
+                line,
             };
             self.cursor += whole.end();
             return Some(Ok(m));
@@ -344,6 +356,27 @@ impl Console {
         let s = self.state.lock().ok()?;
         let m = re.find_iter(&s.text).last()?;
         Some(s.time_of(m.start()))
+    }
+
+    /// The transcript as lines: (time the line started, text without its
+    /// newline), in order; the line indices are those of [`Matched::line`].
+    pub fn lines(&self) -> Vec<(Duration, String)> {
+        let Ok(s) = self.state.lock() else {
+            return Vec::new();
+        };
+        s.line_starts
+            .iter()
+            .enumerate()
+            .map(|(i, (start, at))| {
+                let end = s
+                    .line_starts
+                    .get(i + 1)
+                    .map(|(o, _)| *o)
+                    .unwrap_or(s.text.len());
+                let line = String::from_utf8_lossy(s.text.get(*start..end).unwrap_or_default());
+                (*at, line.trim_end_matches('\n').to_string())
+            })
+            .collect()
     }
 
     /// The whole transcript (lossy UTF-8, `\r` removed).

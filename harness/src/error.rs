@@ -31,6 +31,16 @@ pub enum HarnessError {
     /// `qemu-system-s390x` is missing or unusable.
     #[error("qemu: {0}")]
     Qemu(String),
+    /// An environment variable has a value the harness cannot use.
+    #[error("{var}={value}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A payload could not be built.
     #[error("building payload {name}: {message}")]
     Payload {

@@ -10,19 +10,23 @@
 //! never builds pxelinux.0 itself (it asks the `s390_pxelinux` crate) and it
 //! never leaves a QEMU process behind.
 
+pub mod accel;
 pub mod artifacts;
 pub mod bench;
 pub mod console;
 pub mod dnsmasq;
 pub mod error;
 pub mod inprocess;
+pub mod junit;
 pub mod network;
 pub mod payload;
 pub mod qemu;
 pub mod qmp;
 pub mod reaper;
+pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod terminal;
 
 pub use error::HarnessError;
 

@@ -40,6 +40,10 @@ enum Command {
         /// Also write the results (verdict, phase timings) to this JSON file.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Also write a JUnit XML report (one testcase per scenario variant)
+        /// to this file, for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Benchmark: our chain vs QEMU's firmware booting the same config
     /// directly (median and spread per phase, ratio), and the default suite's
@@ -74,7 +78,8 @@ fn main() -> Result<()> {
             scenarios,
             echo,
             json,
-        } => run(&scenarios, echo, json.as_deref()),
+            junit,
+        } => run(&scenarios, echo, json.as_deref(), junit.as_deref()),
         Command::Bench {
             runs,
             no_suite,
@@ -103,7 +108,7 @@ struct RunJson {
     error: Option<String>,
 }
 
-fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
+fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>, junit: Option<&Path>) -> Result<()> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -121,10 +126,21 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
         .collect::<Vec<_>>();
     let h = Harness::new()?;
     let mut results = Vec::new();
+    let mut cases = Vec::new();
     let started = std::time::Instant::now();
     for sc in &scenarios {
         eprintln!("== {}: {}", sc.name, sc.description);
-        match runner::run_blocking(&h, sc, &RunOptions { echo }) {
+        let run_started = std::time::Instant::now();
+        let outcome = runner::run_blocking(&h, sc, &RunOptions { echo });
+        cases.push(netboot_harness::junit::CaseResult {
+            name: sc.name.clone(),
+            time: run_started.elapsed(),
+            failure: outcome
+                .as_ref()
+                .err()
+                .map(|f| (f.message.clone(), f.to_string())),
+        });
+        match outcome {
             Ok(r) => {
                 println!(
                     "{}: PASS in {:.1} s (payloads and TFTP tree {:.1} s)",
@@ -180,6 +196,12 @@ fn run(paths: &[PathBuf], echo: bool, json: Option<&Path>) -> Result<()> {
         let text = serde_json::to_string_pretty(&results)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("json: {}", path.display());
+    }
+    if let Some(path) = junit {
+        let xml = netboot_harness::junit::render(&cases)?;
+        s390_pxelinux::atomic::write_atomically(path, |w| w.write_all(xml.as_bytes()))?
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("junit: {}", path.display());
     }
     let failed: Vec<&str> = results
         .iter()
@@ -313,6 +335,7 @@ async fn boot(a: BootArgs) -> Result<i32> {
         memory_mb: a.memory,
         uuid: a.uuid.clone(),
         net_args: att.qemu_args,
+        accel: netboot_harness::accel::from_env()?,
         ..MachineSpec::default()
     };
     let logs = MachineLogs {
@@ -333,25 +356,25 @@ async fn boot(a: BootArgs) -> Result<i32> {
             .map(|d| format!("; logs in {}", d.display()))
             .unwrap_or_default()
     );
+    // Raw mode while the console is attached: keys reach the guest as they
+    // are typed and only the guest echoes them. Restored when `raw` drops
+    // (any return below) or by the reaper on a signal.
+    let raw = netboot_harness::terminal::RawTerminal::enter()
+        .context("setting the terminal to raw mode")?;
     m.console.set_echo(true);
-    // stdin lines go to the guest console.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            if tx.blocking_send(format!("{line}\n").into_bytes()).is_err() {
-                break;
-            }
-        }
-    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(16);
+    std::thread::spawn(move || read_keys(&tx));
     let never = regex::bytes::Regex::new("$^")?;
     let forbidden: Vec<Forbidden> = Vec::new();
+    let mut interrupted = false;
     loop {
         tokio::select! {
-            keys = rx.recv() => match keys {
-                Some(k) => m.console.send(&k).await?,
+            input = rx.recv() => match input {
+                Some(Input::Keys(k)) => m.console.send(&k).await?,
+                Some(Input::Interrupt) => {
+                    interrupted = true;
+                    break;
+                }
                 None => {
                     // stdin closed: keep running until QEMU exits.
                     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
@@ -364,11 +387,56 @@ async fn boot(a: BootArgs) -> Result<i32> {
             }
         }
     }
+    if interrupted {
+        drop(raw);
+        eprintln!("\r\nnetboot-harness: Ctrl-C: stopping QEMU");
+        let status = m.shutdown().await.context("stopping QEMU")?;
+        eprintln!("netboot-harness: QEMU exited ({status})");
+        return Ok(130);
+    }
     let status = m.wait_exit(Duration::from_secs(5)).await;
     let status = match status {
         Some(s) => s,
         None => m.shutdown().await.context("stopping QEMU")?,
     };
+    drop(raw);
     eprintln!("\nnetboot-harness: QEMU exited ({status})");
     Ok(status.code().unwrap_or(1))
+}
+
+/// What the keyboard reader hands the console loop.
+enum Input {
+    /// Bytes for the guest.
+    Keys(Vec<u8>),
+    /// Ctrl-C typed (raw mode delivers it as a byte): end the run.
+    Interrupt,
+}
+
+/// Reads standard input as it arrives (a key at a time on a raw terminal)
+/// and forwards it; a Ctrl-C byte ends the reading with [`Input::Interrupt`].
+fn read_keys(tx: &tokio::sync::mpsc::Sender<Input>) {
+    use std::io::Read;
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let (keys, ctrl_c) = match chunk
+            .iter()
+            .position(|&b| b == netboot_harness::terminal::CTRL_C)
+        {
+            Some(i) => (&chunk[..i], true),
+            None => (chunk, false),
+        };
+        if !keys.is_empty() && tx.blocking_send(Input::Keys(keys.to_vec())).is_err() {
+            return;
+        }
+        if ctrl_c {
+            let _ = tx.blocking_send(Input::Interrupt);
+            return;
+        }
+    }
 }

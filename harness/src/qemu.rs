@@ -158,6 +158,9 @@ pub struct MachineSpec {
     /// leaves QEMU's default. A small buffer works around the 6.1 target
     /// kernel's post-kexec stall under TCG (see ARCHITECTURE.md).
     pub tcg_tb_size_mb: Option<u32>,
+    /// The accelerator ([`crate::accel`]); `tcg_tb_size_mb` applies only
+    /// under TCG.
+    pub accel: crate::accel::Accel,
     /// Extra arguments appended verbatim.
     pub extra: Vec<String>,
 }
@@ -172,6 +175,7 @@ impl Default for MachineSpec {
             disks: Vec::new(),
             direct: None,
             tcg_tb_size_mb: None,
+            accel: crate::accel::Accel::Tcg,
             extra: Vec::new(),
         }
     }
@@ -210,10 +214,8 @@ pub fn build_args(spec: &MachineSpec, wiring: Wiring<'_>) -> Vec<OsString> {
     }
     push("-m");
     push(&spec.memory_mb.to_string());
-    if let Some(tb) = spec.tcg_tb_size_mb {
-        push("-accel");
-        push(&format!("tcg,tb-size={tb}"));
-    }
+    push("-accel");
+    push(&spec.accel.qemu_arg(spec.tcg_tb_size_mb));
     match wiring {
         Wiring::Sockets { console, qmp } => {
             push("-chardev");

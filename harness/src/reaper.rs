@@ -21,6 +21,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
             }
         }
     }
+    crate::terminal::restore_from_signal();
     // SAFETY: signal(2) and raise(3) are async-signal-safe; restoring the
     // default disposition and re-raising ends the process with the signal.
     unsafe {

@@ -57,6 +57,8 @@ pub struct Harness {
     pub payloads: Payloads,
     /// Where artifact directories go.
     pub artifacts_root: PathBuf,
+    /// The accelerator every run uses (`NETBOOT_ACCEL` resolved against the host).
+    pub accel: crate::accel::Accel,
 }
 
 impl Harness {
@@ -66,6 +68,7 @@ impl Harness {
             qemu: QemuBinary::find()?,
             payloads: Payloads::new()?,
             artifacts_root: artifacts::artifacts_root(),
+            accel: crate::accel::from_env()?,
         })
     }
 }
@@ -221,6 +224,23 @@ fn concat_initrds(parts: &[PathBuf], out: &std::path::Path) -> Result<(), Harnes
     std::fs::write(out, data).map_err(|e| HarnessError::io("writing", out, e))
 }
 
+/// Writes the run's `report.html` and rebuilds the index. A report that
+/// cannot be written is logged, never a failed run: the verdict is the
+/// console's.
+fn write_reports(
+    h: &Harness,
+    dir: &std::path::Path,
+    record: &crate::report::RunRecord,
+    console: &[(Duration, String)],
+) {
+    if let Err(e) = crate::report::write_run(dir, record, console) {
+        tracing::warn!(dir = %dir.display(), error = %e, "report.html not written");
+    }
+    if let Err(e) = crate::report::write_index(&h.artifacts_root) {
+        tracing::warn!(root = %h.artifacts_root.display(), error = %e, "index.html not written");
+    }
+}
+
 /// Runs `scenario` (must be called inside a tokio runtime).
 pub async fn run(
     h: &Harness,
@@ -239,6 +259,7 @@ pub async fn run(
         memory_mb: scenario.memory_mb,
         uuid: scenario.uuid.clone(),
         tcg_tb_size_mb: scenario.tb_size_mb,
+        accel: h.accel,
         ..MachineSpec::default()
     };
     for (i, d) in scenario.disks.iter().enumerate() {
@@ -307,6 +328,7 @@ pub async fn run(
     let forbidden = build_forbidden(scenario);
     let total_deadline = Instant::now() + crate::scaled(scenario.total_timeout);
     let mut steps = Vec::new();
+    let mut step_lines = Vec::new();
     let n = scenario.steps.len();
     let mut failure: Option<String> = None;
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -318,6 +340,7 @@ pub async fn run(
             Ok(found) => {
                 tracing::debug!(scenario = %scenario.name, step = i + 1, at = ?found.at, "matched");
                 steps.push((step.pattern.clone(), found.at));
+                step_lines.push(found.line);
                 if let Some(keys) = &step.send {
                     if let Err(e) = m.console.send(keys.as_bytes()).await {
                         failure = Some(format!(
@@ -417,6 +440,40 @@ pub async fn run(
         result.push_str(&format!("phase {:>8.3} s  {p}\n", t.as_secs_f64()));
     }
     let _ = std::fs::write(dir.file("result.txt"), &result);
+    write_reports(
+        h,
+        &dir.dir,
+        &crate::report::RunRecord {
+            scenario: scenario.name.clone(),
+            description: scenario.description.clone(),
+            passed: failure.is_none(),
+            failure: failure.clone(),
+            duration_s: t0.elapsed().as_secs_f64(),
+            qemu_exit: status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            accel: h.accel.name().to_string(),
+            steps: scenario
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| crate::report::StepRecord {
+                    pattern: s.pattern.clone(),
+                    at_s: steps.get(i).map(|(_, t)| t.as_secs_f64()),
+                    line: step_lines.get(i).copied(),
+                })
+                .collect(),
+            phases: phases
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.as_secs_f64()))
+                .collect(),
+            finished_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        },
+        &m.console.lines(),
+    );
 
     match failure {
         None => Ok(RunReport {
