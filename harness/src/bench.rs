@@ -294,6 +294,27 @@ pub fn run_suite(h: &Harness) -> Result<SuiteReport, HarnessError> {
     })
 }
 
+/// The SVG chart of a bench run: stacked phase bars (medians) for each
+/// chain flavour and for firmware-direct.
+pub fn chart(r: &BenchReport) -> String {
+    use crate::report::chart::{bench_chart, BenchFlavour};
+    let flavour = |name: &str, w: &WayReport| BenchFlavour {
+        name: name.to_string(),
+        phases: w
+            .phases
+            .iter()
+            .map(|p| (p.phase.clone(), p.median_s))
+            .collect(),
+    };
+    let mut all: Vec<BenchFlavour> = r
+        .chains
+        .iter()
+        .map(|c| flavour(&c.flavour, &c.way))
+        .collect();
+    all.push(flavour("firmware-direct", &r.firmware_direct));
+    bench_chart(&all)
+}
+
 /// The short table printed after a bench run.
 pub fn table(r: &BenchReport) -> String {
     use std::fmt::Write;

@@ -222,8 +222,12 @@ fn bench(runs: usize, suite: bool, json: &Path) -> Result<()> {
     }
     std::fs::write(json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", json.display()))?;
+    let svg = json.with_extension("svg");
+    std::fs::write(&svg, netboot_harness::bench::chart(&report))
+        .with_context(|| format!("writing {}", svg.display()))?;
     print!("{}", netboot_harness::bench::table(&report));
     println!("json: {}", json.display());
+    println!("chart: {}", svg.display());
     Ok(())
 }
 
