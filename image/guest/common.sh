@@ -83,7 +83,7 @@ pxe_backoff() {
 # pxe_load_lease FILE: reads a lease written by dhcp-event (key=value lines,
 # never evaluated) and derives SERVER (option 66, else siaddr, else server
 # identifier), BOOTFILE (option 67, else the header file field) and PREFIX
-# (option 210 with a trailing slash, else the directory of BOOTFILE).
+# (option 210 with a trailing slash, else pxe_bootfile_prefix of BOOTFILE).
 pxe_load_lease() {
 	L_IFACE='' L_IP='' L_SUBNET='' L_ROUTER='' L_DNS='' L_SIADDR='' L_SERVERID=''
 	L_SNAME='' L_BOOT_FILE='' L_TFTP='' L_BOOTFILE='' L_209='' L_210='' L_211='' L_MAC=''
@@ -116,48 +116,97 @@ pxe_load_lease() {
 		*) PREFIX=$L_210/ ;;
 		esac
 	else
-		case $BOOTFILE in
-		*/*) PREFIX=${BOOTFILE%/*}/ ;;
-		*) PREFIX='' ;;
-		esac
+		pxe_bootfile_prefix "$BOOTFILE"
 	fi
 }
 
-# pxe_resolve SPEC PREFIX: PXELINUX path forms. Sets RES_KIND (tftp|url),
-# RES_SERVER (empty = boot server), RES_PATH, RES_DISPLAY and RES_REFUSED
-# (non-empty for an empty TFTP path or one with a .. component).
-#   http://… ftp://…   URL (wget)
-#   host::path ::path  TFTP on host (empty: boot server), prefix bypassed
-#   /path              boot server, prefix bypassed
-#   path               PREFIX/path, itself checked for a URL or host::
-pxe_resolve() {
+# pxe_bootfile_prefix NAME: PREFIX = NAME up to and including its last
+# character that is not a letter, digit, '.' or '-' (syslinux pxe.c
+# get_prefix: boot/s390x/pxelinux.0 -> boot/s390x/; pxelinux.0 -> empty).
+pxe_bootfile_prefix() {
+	_d=${1%[!A-Za-z0-9.-]*}
+	if [ "$_d" = "$1" ]; then
+		PREFIX=''
+	else
+		_r=${1#"$_d"}
+		PREFIX=$_d${_r%"${_r#?}"}
+	fi
+}
+
+# _pxe_urltype NAME: syslinux urlparse.c url_type, decided by the first ':'
+# of NAME: _UT=normal (followed by //: scheme://...), old (followed by ':':
+# host::path or ::path) or suffix (anything else: the prefix is prepended).
+_pxe_urltype() {
 	case $1 in
-	http://* | ftp://*) _pxe_url "$1" ;;
-	*::*) _pxe_host "$1" ;;
-	*)
-		case $1 in
-		/*) _j=$1 ;;
-		*) _j=$2$1 ;;
+	*:*)
+		case ${1#*:} in
+		//*) _UT=normal ;;
+		:*) _UT=old ;;
+		*) _UT=suffix ;;
 		esac
-		case $_j in
-		http://* | ftp://*) _pxe_url "$_j" ;;
-		*::*) _pxe_host "$_j" ;;
-		*) RES_KIND=tftp RES_SERVER='' && _pxe_path "$_j" ;;
+		;;
+	*) _UT=suffix ;;
+	esac
+}
+
+# pxe_resolve SPEC PREFIX: a PXELINUX file name (syslinux pxe.c
+# __pxe_searchdir with urlparse.c parse_url). Sets RES_KIND (tftp|url|
+# unsupported), RES_SERVER (empty = boot server), RES_PORT, RES_PATH (the
+# TFTP path, or the URL for wget), RES_DISPLAY and RES_REFUSED (non-empty
+# for an empty TFTP path, one with a .. component, or an unknown scheme).
+#   tftp://[user@]host[:port]/path   TFTP; path %XX-decoded, cut at ';'
+#   http://... ftp://...             URL (wget), without its #fragment
+#   other://...                      unknown scheme: never found
+#   host::path ::path                TFTP on host (empty: boot server),
+#                                    prefix bypassed
+#   anything else, /path included    PREFIX + SPEC (a prefix that is no URL
+#                                    or host:: name is ::PREFIX), classified
+#                                    again
+# Leading slashes are removed from TFTP paths.
+pxe_resolve() {
+	_pxe_urltype "$1"
+	if [ "$_UT" = suffix ]; then
+		_pxe_urltype "$2"
+		if [ "$_UT" = suffix ]; then _f=::$2$1; else _f=$2$1; fi
+		_pxe_urltype "$_f"
+	else
+		_f=$1
+	fi
+	RES_PORT=69 RES_SERVER='' RES_REFUSED=''
+	case $_UT in
+	old)
+		RES_KIND=tftp RES_SERVER=${_f%%:*}
+		_pxe_path "${_f#*::}"
+		if [ -n "$RES_SERVER" ]; then RES_DISPLAY=$RES_SERVER::$RES_PATH; else RES_DISPLAY=$RES_PATH; fi
+		;;
+	*)
+		RES_DISPLAY=$_f
+		_r=${_f#*://}
+		_a=${_r%%/*}
+		case $_r in */*) _p=${_r#*/} ;; *) _p='' ;; esac
+		_p=${_p%%#*}
+		case ${_f%%:*} in
+		tftp)
+			RES_KIND=tftp
+			_a=${_a#*@}
+			RES_SERVER=${_a%%:*}
+			case $_a in *:*) _pxe_port "${_a#*:}" ;; esac
+			_p=${_p%%;*}
+			case $_p in *%*) _p=$(_pxe_unescape "$_p") ;; esac
+			_pxe_path "$_p"
+			;;
+		http | ftp) RES_KIND=url RES_PATH=${_f%%#*} ;;
+		*) RES_KIND=unsupported RES_PATH='' RES_REFUSED=1 ;;
 		esac
 		;;
 	esac
-	RES_REFUSED=''
 	if [ "$RES_KIND" = tftp ]; then
 		case "/$RES_PATH/" in
 		// | */../*) RES_REFUSED=1 ;;
 		esac
 	fi
 }
-_pxe_url() { RES_KIND=url RES_SERVER='' RES_PATH=$1 RES_DISPLAY=$1; }
-_pxe_host() {
-	RES_KIND=tftp RES_SERVER=${1%%::*}
-	_pxe_path "${1#*::}"
-}
+# _pxe_path PATH: RES_PATH = PATH without its leading slashes
 _pxe_path() {
 	RES_PATH=$1
 	while :; do
@@ -166,7 +215,41 @@ _pxe_path() {
 		*) break ;;
 		esac
 	done
-	if [ -n "$RES_SERVER" ]; then RES_DISPLAY=$RES_SERVER::$RES_PATH; else RES_DISPLAY=$RES_PATH; fi
+}
+# _pxe_port TEXT: RES_PORT = the leading digits of TEXT, or 69 when there
+# are none or they are not a port number (1..65535)
+_pxe_port() {
+	_d=${1%%[!0-9]*}
+	while :; do
+		case $_d in
+		0?*) _d=${_d#0} ;;
+		*) break ;;
+		esac
+	done
+	if [ -n "$_d" ] && [ "${#_d}" -le 5 ] && [ "$_d" -ge 1 ] && [ "$_d" -le 65535 ]; then
+		RES_PORT=$_d
+	fi
+}
+# _pxe_unescape TEXT: %XX (two hex digits) decoded, as syslinux url_unescape;
+# %00 ends the text (the C string ends there)
+_pxe_unescape() {
+	printf '%s\n' "$1" | awk '{
+		s = $0; o = ""; x = "0123456789abcdef"
+		while ((i = index(s, "%")) > 0) {
+			o = o substr(s, 1, i - 1)
+			h = tolower(substr(s, i + 1, 2))
+			if (h ~ /^[0-9a-f][0-9a-f]$/) {
+				v = (index(x, substr(h, 1, 1)) - 1) * 16 + index(x, substr(h, 2, 1)) - 1
+				if (v == 0) { s = ""; break }
+				o = o sprintf("%c", v)
+				s = substr(s, i + 3)
+			} else {
+				o = o "%"
+				s = substr(s, i + 1)
+			}
+		}
+		printf "%s", o s
+	}'
 }
 
 # pxe_fetch SPEC PREFIX LOCAL RETRIES: resolves SPEC and downloads it to
@@ -180,7 +263,11 @@ pxe_fetch() {
 	pxe_resolve "$1" "$2"
 	rm -f "$3"
 	if [ -n "$RES_REFUSED" ]; then
-		say "refusing path '$RES_DISPLAY'"
+		if [ "$RES_KIND" = unsupported ]; then
+			say "unsupported URL scheme in '$RES_DISPLAY'"
+		else
+			say "refusing path '$RES_DISPLAY'"
+		fi
 		return 1
 	fi
 	_n=0
@@ -222,7 +309,7 @@ _pxe_tftp_missing() {
 _pxe_tftp() {
 	_srv=${RES_SERVER:-$SERVER}
 	for _bs in "$PXE_BLKSIZE" 512; do
-		debug "$PXE_TFTP -g -l $1 -r $RES_PATH (blksize $_bs) $_srv"
+		debug "$PXE_TFTP -g -l $1 -r $RES_PATH (blksize $_bs) $_srv $RES_PORT"
 		if "_pxe_$PXE_TFTP" "$1" "$_bs" 2>"$PXE_TMP/tftp.err"; then
 			_pxe_check_tsize "$1" && return 0
 			rm -f "$1"
@@ -237,9 +324,9 @@ _pxe_tftp() {
 }
 _pxe_busybox() {
 	if [ "$2" = 512 ]; then
-		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" "$_srv"
+		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" "$_srv" "$RES_PORT"
 	else
-		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" -b "$2" "$_srv"
+		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" -b "$2" "$_srv" "$RES_PORT"
 	fi
 }
 # atftp --trace logs every packet to stderr; its "received OACK" line holds
@@ -250,11 +337,11 @@ _pxe_busybox() {
 _pxe_atftp() {
 	if [ "$2" = 512 ]; then
 		LD_PRELOAD=$PXE_STDBUF _STDBUF_E=65536 \
-			"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
+			"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" "$_srv" "$RES_PORT" >/dev/null
 	else
 		LD_PRELOAD=$PXE_STDBUF _STDBUF_E=65536 \
 			"${PXE_BIN}atftp" --trace --option "tsize 0" --option "blksize $2" \
-			--option "windowsize $PXE_WINDOW" -g -l "$1" -r "$RES_PATH" "$_srv" 69 >/dev/null
+			--option "windowsize $PXE_WINDOW" -g -l "$1" -r "$RES_PATH" "$_srv" "$RES_PORT" >/dev/null
 	fi
 }
 # _pxe_check_tsize LOCAL: the size the server announced (atftp's OACK) must

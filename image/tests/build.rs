@@ -365,6 +365,28 @@ fn inspect_refuses_non_s390_and_truncated_files() {
         "{}",
         ok.stdout
     );
+    // `inspect … | head`: the closed pipe ends it quietly, with success.
+    for json in [false, true] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s390-pxelinux"));
+        cmd.arg("inspect").arg(&built);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "inspect (json {json}) into a closed pipe: {:?}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
 
 #[test]

@@ -308,3 +308,51 @@ fn kernels_and_initrds_are_checked_before_kexec() {
         "{m:#?}"
     );
 }
+
+#[test]
+fn urls_and_host_names_reach_their_server_port_and_path() {
+    let case = support::generated(
+        "url_transfers",
+        vec![
+            (
+                "boot/pxelinux.cfg/default",
+                b"DEFAULT a\nLABEL a\nKERNEL tftp://u@10.0.2.9:6969/dir/my%20kernel;mode=octet\n\
+                  INITRD 10.0.2.7::/i.img,http://10.0.2.2:8080/d/h.img#frag,::/r.img\n"
+                    .to_vec(),
+            ),
+            ("dir/my kernel", b"K".to_vec()),
+            ("i.img", b"I".to_vec()),
+            ("d/h.img", b"H".to_vec()),
+            ("r.img", b"R".to_vec()),
+        ],
+    );
+    let run = support::run_guest(&case);
+    let calls: Vec<&str> = run.calls.lines().collect();
+    for (want, what) in [
+        (
+            "-r dir/my kernel 10.0.2.9 6969",
+            "the tftp:// URL's decoded path, host and port",
+        ),
+        (
+            "-r i.img 10.0.2.7 69",
+            "host::path on its own server, port 69",
+        ),
+        ("-r r.img 10.0.2.2 69", "::path on the boot server"),
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|l| l.starts_with("atftp ") && l.ends_with(want)),
+            "{what}: no atftp call ending in {want:?}:\n{}",
+            run.calls
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|l| l.starts_with("wget ") && l.ends_with(" http://10.0.2.2:8080/d/h.img")),
+        "http:// URL not fetched by wget without its #fragment:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}

@@ -9,7 +9,7 @@ use netboot_harness::inprocess::dhcp::DhcpServer;
 use netboot_harness::inprocess::log::EventLog;
 use netboot_harness::inprocess::{relay, wire};
 use s390_pxelinux::cpio::{list, Archive, Node};
-use s390_pxelinux::pxelinux::config::{normalize, select, Config, NetInfo};
+use s390_pxelinux::pxelinux::config::{normalize, select, Choice, Config, NetInfo};
 use s390_pxelinux::pxelinux::lookup::resolve_path;
 
 /// Fuzz target: the PXELINUX config language on arbitrary bytes — normalise,
@@ -25,19 +25,25 @@ pub fn pxelinux_config(data: &[u8]) {
         gateway: "10.0.2.2".into(),
         netmask: "255.255.255.0".into(),
         mac_dashed: "52-54-00-12-34-56".into(),
+        uuid: Some("550e8400-e29b-11d4-a716-446655441234".into()),
     };
     for choice in [config.default_choice(), config.timeout_choice()] {
         if let Ok(entry) = select(&config, &choice, &net) {
-            let _ = resolve_path(&entry.kernel, "boot/");
+            let _ = resolve_path(&entry.kernel, "boot/").refused();
             for i in &entry.initrd {
-                let _ = resolve_path(i, "");
+                let _ = resolve_path(i, "").refused();
+                let _ = resolve_path(i, "tftp://h:69/d/");
             }
         }
     }
     let typed = String::from_utf8_lossy(&data[..data.len().min(64)]);
     let _ = select(&config, &config.typed_choice(&typed), &net);
     let _ = config.visible_labels().count();
-    let _ = config.prompt_seconds();
+    let _ = config.prompt_tenths();
+    let _ = config.prompts();
+    if let Some(cmd) = &config.onerror {
+        let _ = select(&config, &Choice::OnError(cmd.clone()), &net);
+    }
 }
 
 /// Fuzz target: `inspect` (kernel header, initrd bounds, decompression, cpio

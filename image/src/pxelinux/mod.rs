@@ -15,7 +15,7 @@ pub mod config;
 pub mod lookup;
 
 use config::{BootEntry, Choice, Config, Directive, Keyword, NetInfo};
-use lookup::{IdentityError, Location};
+use lookup::{IdentityError, Location, Target};
 use serde::Serialize;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -42,9 +42,10 @@ pub trait Source {
     }
 }
 
-/// A local directory serving every server: TFTP path `p` (on any host) is
-/// `ROOT/p`; URL `scheme://host/p` is `ROOT/p` too. Refused paths (empty, or
-/// with a `..` component) never exist.
+/// A local directory serving every server: TFTP path `p` (on any host and
+/// port) is `ROOT/p`; URL `scheme://host/p?query` is `ROOT/p` too. Refused
+/// locations (an empty path, a `..` component, an unknown URL scheme) never
+/// exist.
 #[derive(Debug, Clone)]
 pub struct TreeSource {
     /// The tree's root directory.
@@ -56,13 +57,14 @@ impl TreeSource {
         if loc.refused() {
             return None;
         }
-        let rel = match loc {
-            Location::Tftp { path, .. } => path.as_str(),
-            Location::Url(u) => {
+        let rel = match &loc.target {
+            Target::Tftp { path, .. } => path.as_str(),
+            Target::Url(u) => {
                 let after_scheme = u.split_once("://").map(|(_, r)| r).unwrap_or(u);
                 let path = after_scheme.split_once('/').map(|(_, p)| p).unwrap_or("");
                 path.split(['?', '#']).next().unwrap_or("")
             }
+            Target::Unsupported(_) => return None,
         };
         if rel.is_empty() || rel.split('/').any(|c| c == "..") {
             return None;
@@ -88,11 +90,12 @@ pub struct Request {
     pub mac: String,
     /// Client IPv4 address.
     pub ip: Option<Ipv4Addr>,
-    /// Client UUID (as in /proc/sysinfo), if any.
+    /// Client UUID (as in /proc/sysinfo), if any; used only when valid
+    /// ([`lookup::uuid_valid`]).
     pub uuid: Option<String>,
     /// Boot file name (option 67, else the header `file` field).
     pub bootfile: Option<String>,
-    /// Option 209 (config file).
+    /// Option 209 (config file, tried first; missing: the normal search).
     pub opt209: Option<String>,
     /// Option 210 (path prefix).
     pub opt210: Option<String>,
@@ -150,13 +153,13 @@ pub enum Outcome {
     },
 }
 
-/// The prompt the guest shows, when PROMPT is set.
+/// The prompt the guest shows (PROMPT ≠ 0, or a menu).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PromptInfo {
     /// Labels listed (MENU HIDE excluded).
     pub labels: Vec<String>,
-    /// Wait in seconds, `None` = forever.
-    pub timeout_seconds: Option<u32>,
+    /// Wait in tenths of a second, `None` = forever.
+    pub timeout_tenths: Option<u32>,
     /// Whether a typed answer was modelled (else: timeout).
     pub answered: bool,
 }
@@ -240,7 +243,12 @@ impl Flattener<'_> {
 /// Models the guest's whole PXELINUX run for one request.
 pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, ResolveError> {
     let mac = lookup::mac_dashed(&req.mac)?;
-    let uuid = req.uuid.as_deref().map(lookup::uuid_lower).transpose()?;
+    let uuid = req
+        .uuid
+        .as_deref()
+        .map(lookup::uuid_lower)
+        .transpose()?
+        .filter(|u| lookup::uuid_valid(u));
     let ip = req.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
     let prefix = lookup::path_prefix(req.opt210.as_deref(), req.bootfile.as_deref());
     let net = NetInfo {
@@ -249,6 +257,7 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
         gateway: req.gateway.clone(),
         netmask: req.netmask.clone(),
         mac_dashed: mac.clone(),
+        uuid: uuid.clone(),
     };
     let mut res = Resolution {
         server: req.server.clone(),
@@ -314,10 +323,10 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
     let cfg = Config::evaluate(&directives, &mut res.warnings);
     res.config = Some(cfg_path);
     res.say = cfg.say.clone();
-    let mut choice = if cfg.prompt != 0 {
+    let mut choice = if cfg.prompts() {
         res.prompt = Some(PromptInfo {
             labels: cfg.visible_labels().map(|l| l.name.clone()).collect(),
-            timeout_seconds: cfg.prompt_seconds(),
+            timeout_tenths: cfg.prompt_tenths(),
             answered: req.answer.is_some(),
         });
         match &req.answer {
@@ -340,7 +349,7 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
                 match (&cfg.onerror, via_onerror) {
                     (Some(cmd), false) => {
                         via_onerror = true;
-                        choice = Choice::Command(cmd.clone());
+                        choice = Choice::OnError(cmd.clone());
                     }
                     _ => {
                         res.outcome = Outcome::Rescue { reason };

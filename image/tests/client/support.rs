@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+use s390_pxelinux::pxelinux::config::wait_text;
+use s390_pxelinux::pxelinux::lookup::Target;
 use s390_pxelinux::pxelinux::{self, Attempt, Outcome, Request, Resolution, TreeSource};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,6 +36,10 @@ pub struct Expect {
     pub includes: Option<Vec<String>>,
     pub tried: Option<Vec<String>>,
     pub onerror: Option<bool>,
+    /// Labels listed at the prompt (empty: no prompt).
+    pub listed: Option<Vec<String>>,
+    /// The prompt's wait as printed (`1.5s`, `forever`; empty: no prompt).
+    pub prompt_wait: Option<String>,
 }
 
 /// One corpus case.
@@ -134,6 +140,10 @@ pub struct Observed {
     pub say: Vec<String>,
     pub fetched: Vec<String>,
     pub errors: Vec<String>,
+    /// Labels listed at the prompt.
+    pub listed: Vec<String>,
+    /// The prompt's wait (`1.5s`, `forever`), empty without a prompt.
+    pub prompt_wait: String,
     pub outcome: Outcome,
 }
 
@@ -185,6 +195,8 @@ fn parse_console(console: &str) -> Observed {
         say: Vec::new(),
         fetched: Vec::new(),
         errors: Vec::new(),
+        listed: Vec::new(),
+        prompt_wait: String::new(),
         outcome: Outcome::Rescue {
             reason: "<guest printed no outcome>".to_string(),
         },
@@ -207,6 +219,10 @@ fn parse_console(console: &str) -> Observed {
         } else if let Some(r) = m.strip_prefix("fetch ") {
             let path = r.rsplitn(3, ' ').nth(2).unwrap_or(r);
             o.fetched.push(path.to_string());
+        } else if let Some(r) = m.strip_prefix("label ") {
+            o.listed.push(r.split(' ').next().unwrap_or("").to_string());
+        } else if let Some(r) = m.strip_prefix("prompt wait ") {
+            o.prompt_wait = r.to_string();
         } else if let Some(r) = m.strip_prefix("ERROR ") {
             o.errors.push(r.to_string());
         } else if m.starts_with("onerror ") {
@@ -430,6 +446,16 @@ fn observed(r: &Resolution) -> Observed {
         say: r.say.clone(),
         fetched: r.fetched.clone(),
         errors: r.errors.clone(),
+        listed: r
+            .prompt
+            .as_ref()
+            .map(|p| p.labels.clone())
+            .unwrap_or_default(),
+        prompt_wait: r
+            .prompt
+            .as_ref()
+            .map(|p| wait_text(p.timeout_tenths))
+            .unwrap_or_default(),
         outcome: r.outcome.clone(),
     }
 }
@@ -466,6 +492,8 @@ pub fn check(case: &Case) -> String {
     diff(&mut out, "includes", &go.includes, &mo.includes);
     diff(&mut out, "say", &go.say, &mo.say);
     diff(&mut out, "fetched", &go.fetched, &mo.fetched);
+    diff(&mut out, "listed", &go.listed, &mo.listed);
+    diff(&mut out, "prompt_wait", &go.prompt_wait, &mo.prompt_wait);
     if case.kexec_fail {
         // the model cannot know that kexec fails: compare the entry only
         let _ = match (&mo.outcome, &go.errors.first()) {
@@ -495,6 +523,8 @@ pub fn check(case: &Case) -> String {
     );
     expect_eq(&mut out, "errors", &e.errors, &go.errors);
     expect_eq(&mut out, "say", &e.say, &go.say);
+    expect_eq(&mut out, "listed", &e.listed, &go.listed);
+    expect_eq(&mut out, "prompt_wait", &e.prompt_wait, &go.prompt_wait);
     expect_eq(
         &mut out,
         "tried",
@@ -539,15 +569,25 @@ pub fn check(case: &Case) -> String {
 }
 
 fn tree_file(case: &Case, display: &str) -> Option<Vec<u8>> {
-    let p = display.rsplit("::").next().unwrap_or(display);
-    let p = match p.split_once("://") {
-        Some((_, r)) => r.split_once('/').map(|(_, p)| p).unwrap_or(""),
-        None => p,
+    // A printed location resolves to itself; the tree serves every host.
+    let p = match pxelinux::lookup::resolve_path(display, "").target {
+        Target::Tftp { path, .. } => path,
+        Target::Url(u) => {
+            let rest = u.split_once("://").map_or("", |(_, r)| r);
+            let path = rest.split_once('/').map_or("", |(_, p)| p);
+            path.split(['?', '#']).next().unwrap_or("").to_string()
+        }
+        Target::Unsupported(_) => return None,
     };
+    let p = p
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
     case.raw_files
-        .get(p)
+        .get(&p)
         .cloned()
-        .or_else(|| case.files.get(p).map(|s| s.as_bytes().to_vec()))
+        .or_else(|| case.files.get(&p).map(|s| s.as_bytes().to_vec()))
 }
 
 /// The kexec stub saw the kernel, the padded initrd concatenation and the

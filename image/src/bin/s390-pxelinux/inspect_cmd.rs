@@ -19,9 +19,8 @@ pub fn run(args: InspectArgs) -> Result<()> {
     let i = s390_pxelinux::inspect::inspect(&data)
         .with_context(|| format!("{}", args.file.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&i)?);
+        crate::print_out(&format!("{}\n", serde_json::to_string_pretty(&i)?))
     } else {
-        print!("{}", s390_pxelinux::inspect::render(&i));
+        crate::print_out(&s390_pxelinux::inspect::render(&i))
     }
-    Ok(())
 }

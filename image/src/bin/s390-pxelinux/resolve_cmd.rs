@@ -4,6 +4,7 @@
 //! only argument handling and printing; the model is `s390_pxelinux::pxelinux`.
 
 use anyhow::{Context, Result};
+use s390_pxelinux::pxelinux::config::wait_text;
 use s390_pxelinux::pxelinux::{self, Outcome, Request, TreeSource};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ pub struct ResolveArgs {
     /// Netmask; used by IPAPPEND 1.
     #[arg(long, default_value = "255.255.255.0")]
     pub netmask: String,
-    /// The line typed at the PROMPT (empty = Enter); default: nobody types.
+    /// The line typed at the prompt (empty = Enter); default: nobody types.
     #[arg(long)]
     pub label: Option<String>,
     /// Print JSON instead of text.
@@ -70,53 +71,63 @@ pub fn run(args: ResolveArgs) -> Result<()> {
     let source = TreeSource { root: args.root };
     let r = pxelinux::resolve(&source, &req).context("resolving")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(());
+        return crate::print_out(&format!("{}\n", serde_json::to_string_pretty(&r)?));
     }
-    println!("server: {}", r.server);
-    println!("prefix: {}", r.prefix);
+    crate::print_out(&render(&r, req.answer.is_some()))
+}
+
+/// The text report: one line per fact, in the order the guest prints them.
+fn render(r: &pxelinux::Resolution, answer_given: bool) -> String {
+    let mut o = String::new();
+    let mut line = |s: String| {
+        o.push_str(&s);
+        o.push('\n');
+    };
+    line(format!("server: {}", r.server));
+    line(format!("prefix: {}", r.prefix));
     for a in &r.tried {
-        println!("try {} ... {}", a.path, a.result);
+        line(format!("try {} ... {}", a.path, a.result));
     }
     match &r.config {
-        Some(c) => println!("config: {c}"),
-        None => println!("config: none"),
+        Some(c) => line(format!("config: {c}")),
+        None => line("config: none".to_string()),
     }
     for a in &r.includes {
-        println!("include {} ... {}", a.path, a.result);
+        line(format!("include {} ... {}", a.path, a.result));
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        line(format!("warning: {w}"));
     }
     for s in &r.say {
-        println!("say: {s}");
+        line(format!("say: {s}"));
     }
     if let Some(p) = &r.prompt {
-        println!("prompt: labels {}", p.labels.join(" "));
-        match (p.answered, p.timeout_seconds) {
-            (true, _) => println!("prompt: answered"),
-            (false, Some(t)) => println!("prompt: timeout after {t}s"),
-            (false, None) => println!("prompt: waits forever; modelled as a timeout"),
+        line(format!("prompt: labels {}", p.labels.join(" ")));
+        line(format!("prompt: wait {}", wait_text(p.timeout_tenths)));
+        match (p.answered, p.timeout_tenths) {
+            (true, _) => line("prompt: answered".to_string()),
+            (false, Some(_)) => line("prompt: nobody types; timeout".to_string()),
+            (false, None) => line("prompt: waits forever; modelled as a timeout".to_string()),
         }
-    } else if req.answer.is_some() {
-        println!("note: PROMPT is 0, the guest does not ask; --label ignored");
+    } else if answer_given {
+        line("note: the guest does not prompt (PROMPT 0, no menu); --label ignored".to_string());
     }
     for e in &r.errors {
-        println!("error: {e}");
+        line(format!("error: {e}"));
     }
     match &r.outcome {
         Outcome::Boot(t) => {
-            println!(
+            line(format!(
                 "boot label: {}{}",
                 t.label,
                 if t.via_onerror { " (ONERROR)" } else { "" }
-            );
-            println!("kernel: {}", t.kernel);
-            println!("initrd: {}", t.initrd.join(","));
-            println!("cmdline: {}", t.cmdline);
+            ));
+            line(format!("kernel: {}", t.kernel));
+            line(format!("initrd: {}", t.initrd.join(",")));
+            line(format!("cmdline: {}", t.cmdline));
         }
-        Outcome::Rescue { reason } => println!("rescue: {reason}"),
-        Outcome::Reboot { after_seconds } => println!("reboot after {after_seconds}s"),
+        Outcome::Rescue { reason } => line(format!("rescue: {reason}")),
+        Outcome::Reboot { after_seconds } => line(format!("reboot after {after_seconds}s")),
     }
-    Ok(())
+    o
 }
