@@ -233,6 +233,20 @@ pub async fn run(
         .map_err(|e| Box::new(ScenarioFailure::setup(scenario, None, e)))?;
     let fail_setup = |e| Box::new(ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e));
 
+    // The run's HTTP server: where it listens is decided first, because the
+    // tree's text names its URL (`${http}`).
+    let http_plan = match (&scenario.http, &scenario.network) {
+        (Some(_), Some(mode)) => Some(crate::http::Plan::for_network(mode).map_err(fail_setup)?),
+        _ => None,
+    };
+    let expanded;
+    let scenario = match &http_plan {
+        Some(plan) => {
+            expanded = scenario.with_http_url(&plan.base_url);
+            &expanded
+        }
+        None => scenario,
+    };
     // Payloads and the TFTP tree (builds are blocking work).
     artifacts::write_tftp_tree(&dir, scenario, &h.payloads).map_err(fail_setup)?;
     let mut spec = MachineSpec {
@@ -291,6 +305,18 @@ pub async fn run(
             att.guard
         }
         None => None,
+    };
+    let _http_server = match (http_plan, &scenario.http) {
+        (Some(plan), Some(settings)) => {
+            let path = dir.file("http.log");
+            let log = crate::inprocess::log::EventLog::create(&path, std::time::Instant::now())
+                .map_err(|e| fail_setup(HarnessError::io("creating", &path, e)))?;
+            Some(
+                plan.start(&dir.tftp_root(), spec.netns.as_deref(), settings, log)
+                    .map_err(fail_setup)?,
+            )
+        }
+        _ => None,
     };
     let prepare = t0.elapsed();
 

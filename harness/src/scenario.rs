@@ -203,6 +203,9 @@ pub struct Scenario {
     pub forbid: Vec<(String, Regex)>,
     /// Whole-scenario timeout in seconds (unscaled).
     pub total_timeout: f64,
+    /// `[http]`: an HTTP server serves the tree during the run
+    /// ([`crate::http`]); its URL replaces `${http}`.
+    pub http: Option<crate::http::HttpSettings>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +234,8 @@ struct RawScenario {
     step: Vec<RawStep>,
     #[serde(default)]
     forbid: Vec<String>,
+    #[serde(default)]
+    http: Option<crate::http::HttpConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -710,6 +715,9 @@ impl Scenario {
             .target
             .unwrap_or_else(|| DEFAULT_TARGET_KERNEL.into());
         let tb_size_mb = tb_size_mb(raw.machine.tb_size);
+        let http = raw.http.map(|h| h.resolve()).transpose().map_err(&err)?;
+        check_http_placeholders(http.is_some(), &tftp, network.iter().chain(&other_networks))
+            .map_err(err)?;
         Ok(Scenario {
             name,
             path: path.to_path_buf(),
@@ -736,8 +744,54 @@ impl Scenario {
             steps,
             forbid,
             total_timeout,
+            http,
         })
     }
+}
+
+/// `${http}` needs an `[http]` section, and `[http]` a network mode with an
+/// HTTP server; errors name the key.
+fn check_http_placeholders<'a>(
+    has_http: bool,
+    tftp: &BTreeMap<String, Source>,
+    networks: impl Iterator<Item = &'a NetworkMode>,
+) -> Result<(), String> {
+    let p = crate::http::PLACEHOLDER;
+    let networks: Vec<&NetworkMode> = networks.collect();
+    if has_http {
+        if let Some(n) = networks
+            .iter()
+            .find(|n| matches!(n, NetworkMode::InProcess(_)))
+        {
+            return Err(format!(
+                "http: mode {:?} has no HTTP server yet (slirp and dnsmasq have)",
+                n.name()
+            ));
+        }
+        if networks.is_empty() {
+            return Err("http: needs a [network]".into());
+        }
+        return Ok(());
+    }
+    for (path, src) in tftp {
+        if matches!(src, Source::Text(t) if t.contains(p)) {
+            return Err(format!(
+                "tftp.{path:?}: uses {p}, which needs an [http] section"
+            ));
+        }
+    }
+    for n in networks {
+        if let NetworkMode::Dnsmasq(s) = n {
+            for (k, v) in [("opt209", &s.opt209), ("opt210", &s.opt210)] {
+                if v.as_deref().is_some_and(|v| v.contains(p)) {
+                    return Err(format!(
+                        "network.dnsmasq.{k}: uses {p}, which needs an [http] section"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Scenario {
@@ -774,6 +828,25 @@ impl Scenario {
             Ok(k) if !k.trim().is_empty() => self.with_target_kernel(k.trim()),
             _ => self.clone(),
         }
+    }
+
+    /// The same scenario with the run's HTTP server URL `base` in place of
+    /// every `${http}` ([`crate::http::PLACEHOLDER`]): in inline tree text
+    /// and in the dnsmasq mode's options 209/210.
+    pub fn with_http_url(&self, base: &str) -> Scenario {
+        let p = crate::http::PLACEHOLDER;
+        let mut s = self.clone();
+        for src in s.tftp.values_mut() {
+            if let Source::Text(t) = src {
+                *t = t.replace(p, base);
+            }
+        }
+        if let Some(NetworkMode::Dnsmasq(d)) = &mut s.network {
+            for v in [&mut d.opt209, &mut d.opt210].into_iter().flatten() {
+                *v = v.replace(p, base);
+            }
+        }
+        s
     }
 
     /// The settings `@artifacts` are built with.
