@@ -189,7 +189,9 @@ fn build_forbidden(scenario: &Scenario) -> Vec<Forbidden> {
     v
 }
 
-fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
+/// The network of `mode`; `http` is the run's HTTP server on loopback,
+/// which the inprocess mode relays the guest's TCP connections to.
+fn network_for(mode: &NetworkMode, http: Option<std::net::SocketAddr>) -> Box<dyn Network> {
     match mode {
         NetworkMode::Slirp {
             bootfile,
@@ -204,7 +206,7 @@ fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
             pcap: crate::network::PcapMode::from_env(),
         }),
         NetworkMode::InProcess(cfg) => {
-            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()))
+            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()).with_http(http))
         }
         NetworkMode::Dnsmasq(s) => Box::new(crate::dnsmasq::Dnsmasq::new(s.clone())),
     }
@@ -291,7 +293,7 @@ pub async fn run(
     }
     let _net_guard = match &scenario.network {
         Some(mode) => {
-            let net = network_for(mode);
+            let net = network_for(mode, http_plan.as_ref().and_then(|p| p.loopback()));
             let tftp_root = dir.tftp_root();
             let att = net
                 .attach(&NetContext {

@@ -749,8 +749,8 @@ impl Scenario {
     }
 }
 
-/// `${http}` needs an `[http]` section, and `[http]` a network mode with an
-/// HTTP server; errors name the key.
+/// `${http}` needs an `[http]` section, and `[http]` a network; errors
+/// name the key.
 fn check_http_placeholders<'a>(
     has_http: bool,
     tftp: &BTreeMap<String, Source>,
@@ -759,15 +759,6 @@ fn check_http_placeholders<'a>(
     let p = crate::http::PLACEHOLDER;
     let networks: Vec<&NetworkMode> = networks.collect();
     if has_http {
-        if let Some(n) = networks
-            .iter()
-            .find(|n| matches!(n, NetworkMode::InProcess(_)))
-        {
-            return Err(format!(
-                "http: mode {:?} has no HTTP server yet (slirp and dnsmasq have)",
-                n.name()
-            ));
-        }
         if networks.is_empty() {
             return Err("http: needs a [network]".into());
         }

@@ -10,11 +10,13 @@
 //! Where it listens depends on the network mode ([`Plan`]): slirp, on an
 //! ephemeral port of 127.0.0.1, which the guest reaches as the slirp host
 //! address (10.0.2.2 by default); dnsmasq, on port 80 of the server address
-//! inside the run's network namespace. Scenarios name it with the
-//! placeholder [`PLACEHOLDER`] (`${http}`), replaced per run by
-//! [`Plan::base_url`] (e.g. `http://10.0.2.2:38517`). The in-process mode
-//! has no TCP on its wire yet, so `[http]` is refused there. This module
-//! must not know about consoles, QEMU or steps.
+//! inside the run's network namespace; inprocess, on an ephemeral port of
+//! 127.0.0.1, to which the segment's smoltcp stack relays the guest's
+//! connections to port 80 of the server address
+//! ([`crate::inprocess::tcp`]). Scenarios name it with the placeholder
+//! [`PLACEHOLDER`] (`${http}`), replaced per run by [`Plan::base_url`]
+//! (e.g. `http://10.0.2.2:38517`). This module must not know about
+//! consoles, QEMU or steps.
 
 pub mod config;
 pub mod shape;
@@ -90,10 +92,23 @@ impl Plan {
                 base_url: format!("http://{}", s.server_ip),
                 bind: Bind::InNamespace(SocketAddr::from((s.server_ip, NAMESPACE_PORT))),
             }),
-            NetworkMode::InProcess(_) => Err(HarnessError::Tool {
-                tool: "http",
-                message: "the inprocess network has no HTTP server (no TCP on its wire)".into(),
-            }),
+            NetworkMode::InProcess(cfg) => {
+                let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                    .map_err(|e| HarnessError::io("binding the HTTP server on", "127.0.0.1", e))?;
+                Ok(Plan {
+                    base_url: format!("http://{}", cfg.server_ip),
+                    bind: Bind::Loopback(l),
+                })
+            }
+        }
+    }
+
+    /// The loopback address the server will listen on, if it is on the
+    /// host's loopback (slirp, inprocess).
+    pub fn loopback(&self) -> Option<SocketAddr> {
+        match &self.bind {
+            Bind::Loopback(l) => l.local_addr().ok(),
+            Bind::InNamespace(_) => None,
         }
     }
 
