@@ -772,13 +772,16 @@ fn check_http_placeholders<'a>(
         }
     }
     for n in networks {
-        if let NetworkMode::Dnsmasq(s) = n {
-            for (k, v) in [("opt209", &s.opt209), ("opt210", &s.opt210)] {
-                if v.as_deref().is_some_and(|v| v.contains(p)) {
-                    return Err(format!(
-                        "network.dnsmasq.{k}: uses {p}, which needs an [http] section"
-                    ));
-                }
+        let (mode, options) = match n {
+            NetworkMode::Dnsmasq(s) => ("dnsmasq", [&s.opt209, &s.opt210]),
+            NetworkMode::InProcess(c) => ("inprocess", [&c.opt209, &c.opt210]),
+            NetworkMode::Slirp { .. } => continue,
+        };
+        for (k, v) in ["opt209", "opt210"].into_iter().zip(options) {
+            if v.as_deref().is_some_and(|v| v.contains(p)) {
+                return Err(format!(
+                    "network.{mode}.{k}: uses {p}, which needs an [http] section"
+                ));
             }
         }
     }
@@ -823,7 +826,7 @@ impl Scenario {
 
     /// The same scenario with the run's HTTP server URL `base` in place of
     /// every `${http}` ([`crate::http::PLACEHOLDER`]): in inline tree text
-    /// and in the dnsmasq mode's options 209/210.
+    /// and in the dnsmasq and inprocess modes' options 209/210.
     pub fn with_http_url(&self, base: &str) -> Scenario {
         let p = crate::http::PLACEHOLDER;
         let mut s = self.clone();
@@ -832,10 +835,13 @@ impl Scenario {
                 *t = t.replace(p, base);
             }
         }
-        if let Some(NetworkMode::Dnsmasq(d)) = &mut s.network {
-            for v in [&mut d.opt209, &mut d.opt210].into_iter().flatten() {
-                *v = v.replace(p, base);
-            }
+        let options = match &mut s.network {
+            Some(NetworkMode::Dnsmasq(d)) => [&mut d.opt209, &mut d.opt210],
+            Some(NetworkMode::InProcess(c)) => [&mut c.opt209, &mut c.opt210],
+            _ => return s,
+        };
+        for v in options.into_iter().flatten() {
+            *v = v.replace(p, base);
         }
         s
     }

@@ -385,3 +385,98 @@ impl TcpRelay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest made of a second smoltcp stack: connects to port 80, sends a
+    /// request, reads until the relay closes; the backend answers 200 000
+    /// bytes and closes. Everything must arrive, in order, both ways.
+    #[test]
+    fn relays_a_connection_both_ways_and_closes() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let backend = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = backend.local_addr().expect("addr");
+            let answer: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+            let sent = answer.clone();
+            let server = tokio::spawn(async move {
+                let (mut c, _) = backend.accept().await.expect("accept");
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.ends_with(b"\r\n\r\n") {
+                    let n = c.read(&mut buf).await.expect("read");
+                    assert!(n > 0, "request cut short");
+                    req.extend_from_slice(&buf[..n]);
+                }
+                c.write_all(&sent).await.expect("write");
+                c.shutdown().await.expect("shutdown");
+                req
+            });
+            let (wake, _woken) = mpsc::unbounded_channel();
+            let server_ip = Ipv4Addr::new(10, 0, 2, 2);
+            let mut relay = TcpRelay::new(server_ip, 24, addr, wake, EventLog::discard());
+            assert!(relay.wants(server_ip, 80) && !relay.wants(server_ip, 81));
+
+            let mut dev = Queue::default();
+            let now = || smoltcp::time::Instant::from_millis(0);
+            let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut dev, now());
+            iface.update_ip_addrs(|a| {
+                let _ = a.push(IpCidr::new(IpAddress::v4(10, 0, 2, 15), 24));
+            });
+            let mut sockets = SocketSet::new(Vec::new());
+            let h = sockets.add(tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; 65536]),
+                tcp::SocketBuffer::new(vec![0; 65536]),
+            ));
+            sockets
+                .get_mut::<tcp::Socket>(h)
+                .connect(iface.context(), (IpAddress::v4(10, 0, 2, 2), 80), 40000)
+                .expect("connect");
+            let request = b"GET /k HTTP/1.0\r\n\r\n";
+            let (mut asked, mut got) = (false, Vec::new());
+            let start = Instant::now();
+            loop {
+                assert!(start.elapsed() < Duration::from_secs(20), "stuck");
+                let t = smoltcp::time::Instant::from_micros(start.elapsed().as_micros() as i64);
+                iface.poll(t, &mut dev, &mut sockets);
+                let s = sockets.get_mut::<tcp::Socket>(h);
+                if !asked && s.may_send() {
+                    assert_eq!(s.send_slice(request).expect("send"), request.len());
+                    asked = true;
+                }
+                while s.can_recv() {
+                    s.recv(|b| {
+                        got.extend_from_slice(b);
+                        (b.len(), ())
+                    })
+                    .expect("recv");
+                }
+                if asked && !s.may_recv() && s.state() == tcp::State::CloseWait {
+                    s.close();
+                }
+                if s.state() == tcp::State::Closed || s.state() == tcp::State::TimeWait {
+                    break;
+                }
+                iface.poll(t, &mut dev, &mut sockets);
+                let mut back = Vec::new();
+                for p in dev.tx.drain(..) {
+                    back.extend(relay.inbound(&p));
+                }
+                back.extend(relay.poll());
+                dev.rx.extend(back);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert_eq!(got.len(), answer.len());
+            assert!(got == answer, "bytes changed on the way");
+            let req = server.await.expect("server");
+            assert_eq!(req, request);
+        });
+    }
+}
