@@ -884,3 +884,62 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, HarnessError> {
     }
     Ok(all)
 }
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+
+    const HEAD: &str = "description = \"d\"\n[[step]]\nexpect = 'x'\n";
+
+    fn parse(body: &str) -> Result<Scenario, String> {
+        Scenario::parse(&format!("{HEAD}{body}"), Path::new("s/http.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_http_placeholder_needs_an_http_section_and_is_replaced_per_run() {
+        let tree = "[tftp]\n\"pxelinux.cfg/default\" = \"KERNEL ${http}/k\"\n";
+        let e = parse(&format!("[network]\nmode = \"slirp\"\n{tree}")).unwrap_err();
+        assert!(
+            e.contains(
+                "tftp.\"pxelinux.cfg/default\": uses ${http}, which needs an [http] section"
+            ),
+            "{e}"
+        );
+        let e = parse(
+            "[network]\nmode = \"dnsmasq\"\n[network.dnsmasq]\nopt210 = \"${http}/s390x/\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("network.dnsmasq.opt210: uses ${http}"), "{e}");
+        let e = parse("[http]\n[direct]\nkernel = \"@target-kernel\"\n").unwrap_err();
+        assert!(e.contains("http: needs a [network]"), "{e}");
+        let e = parse("[network]\nmode = \"slirp\"\n[http]\n[[http.fault]]\nkind = \"cut\"\n")
+            .unwrap_err();
+        assert!(e.contains("http.fault 1 after_bytes: required"), "{e}");
+
+        let s = parse(&format!(
+            "[network]\nmode = [\"dnsmasq\", \"inprocess\"]\n\
+             [network.dnsmasq]\nopt210 = \"${{http}}/s390x/\"\n\
+             [network.inprocess]\nopt209 = \"${{http}}/c.cfg\"\n[http]\n{tree}"
+        ))
+        .expect("valid");
+        let v = s.variants();
+        let d = v[0].with_http_url("http://10.0.2.2");
+        assert_eq!(
+            d.tftp.get("pxelinux.cfg/default"),
+            Some(&Source::Text("KERNEL http://10.0.2.2/k".into()))
+        );
+        match &d.network {
+            Some(NetworkMode::Dnsmasq(s)) => {
+                assert_eq!(s.opt210.as_deref(), Some("http://10.0.2.2/s390x/"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match &v[1].with_http_url("http://10.0.2.2").network {
+            Some(NetworkMode::InProcess(c)) => {
+                assert_eq!(c.opt209.as_deref(), Some("http://10.0.2.2/c.cfg"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
