@@ -6,7 +6,7 @@
 //! the scenarios refer to ([`payload`]), laying out the per-scenario artifact
 //! directory and TFTP tree ([`artifacts`]), driving QEMU ([`qemu`], [`qmp`],
 //! [`reaper`]), reading and matching the console ([`console`]), attaching the
-//! network ([`network`], [`inprocess`], [`dnsmasq`]) and running a scenario end to end ([`runner`]). It
+//! network ([`network`], [`inprocess`], [`dnsmasq`], the run's HTTP server [`http`]) and running a scenario end to end ([`runner`]). It
 //! never builds pxelinux.0 itself (it asks the `s390_pxelinux` crate) and it
 //! never leaves a QEMU process behind.
 
@@ -16,6 +16,7 @@ pub mod bench;
 pub mod console;
 pub mod dnsmasq;
 pub mod error;
+pub mod http;
 pub mod inprocess;
 pub mod junit;
 pub mod network;

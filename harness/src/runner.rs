@@ -192,7 +192,9 @@ fn build_forbidden(scenario: &Scenario) -> Vec<Forbidden> {
     v
 }
 
-fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
+/// The network of `mode`; `http` is the run's HTTP server on loopback,
+/// which the inprocess mode relays the guest's TCP connections to.
+fn network_for(mode: &NetworkMode, http: Option<std::net::SocketAddr>) -> Box<dyn Network> {
     match mode {
         NetworkMode::Slirp {
             bootfile,
@@ -207,7 +209,7 @@ fn network_for(mode: &NetworkMode) -> Box<dyn Network> {
             pcap: crate::network::PcapMode::from_env(),
         }),
         NetworkMode::InProcess(cfg) => {
-            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()))
+            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()).with_http(http))
         }
         NetworkMode::Dnsmasq(s) => Box::new(crate::dnsmasq::Dnsmasq::new(s.clone())),
     }
@@ -253,6 +255,20 @@ pub async fn run(
         .map_err(|e| Box::new(ScenarioFailure::setup(scenario, None, e)))?;
     let fail_setup = |e| Box::new(ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e));
 
+    // The run's HTTP server: where it listens is decided first, because the
+    // tree's text names its URL (`${http}`).
+    let http_plan = match (&scenario.http, &scenario.network) {
+        (Some(_), Some(mode)) => Some(crate::http::Plan::for_network(mode).map_err(fail_setup)?),
+        _ => None,
+    };
+    let expanded;
+    let scenario = match &http_plan {
+        Some(plan) => {
+            expanded = scenario.with_http_url(&plan.base_url);
+            &expanded
+        }
+        None => scenario,
+    };
     // Payloads and the TFTP tree (builds are blocking work).
     artifacts::write_tftp_tree(&dir, scenario, &h.payloads).map_err(fail_setup)?;
     let mut spec = MachineSpec {
@@ -298,7 +314,7 @@ pub async fn run(
     }
     let _net_guard = match &scenario.network {
         Some(mode) => {
-            let net = network_for(mode);
+            let net = network_for(mode, http_plan.as_ref().and_then(|p| p.loopback()));
             let tftp_root = dir.tftp_root();
             let att = net
                 .attach(&NetContext {
@@ -312,6 +328,18 @@ pub async fn run(
             att.guard
         }
         None => None,
+    };
+    let _http_server = match (http_plan, &scenario.http) {
+        (Some(plan), Some(settings)) => {
+            let path = dir.file("http.log");
+            let log = crate::inprocess::log::EventLog::create(&path, std::time::Instant::now())
+                .map_err(|e| fail_setup(HarnessError::io("creating", &path, e)))?;
+            Some(
+                plan.start(&dir.tftp_root(), spec.netns.as_deref(), settings, log)
+                    .map_err(fail_setup)?,
+            )
+        }
+        _ => None,
     };
     let prepare = t0.elapsed();
 

@@ -209,6 +209,9 @@ pub struct Scenario {
     pub forbid: Vec<(String, Regex)>,
     /// Whole-scenario timeout in seconds (unscaled).
     pub total_timeout: f64,
+    /// `[http]`: an HTTP server serves the tree during the run
+    /// ([`crate::http`]); its URL replaces `${http}`.
+    pub http: Option<crate::http::HttpSettings>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +240,8 @@ struct RawScenario {
     step: Vec<RawStep>,
     #[serde(default)]
     forbid: Vec<String>,
+    #[serde(default)]
+    http: Option<crate::http::HttpConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -716,6 +721,9 @@ impl Scenario {
             .target
             .unwrap_or_else(|| DEFAULT_TARGET_KERNEL.into());
         let tb_size_mb = tb_size_mb(raw.machine.tb_size);
+        let http = raw.http.map(|h| h.resolve()).transpose().map_err(&err)?;
+        check_http_placeholders(http.is_some(), &tftp, network.iter().chain(&other_networks))
+            .map_err(err)?;
         Ok(Scenario {
             name,
             path: path.to_path_buf(),
@@ -742,8 +750,48 @@ impl Scenario {
             steps,
             forbid,
             total_timeout,
+            http,
         })
     }
+}
+
+/// `${http}` needs an `[http]` section, and `[http]` a network; errors
+/// name the key.
+fn check_http_placeholders<'a>(
+    has_http: bool,
+    tftp: &BTreeMap<String, Source>,
+    networks: impl Iterator<Item = &'a NetworkMode>,
+) -> Result<(), String> {
+    let p = crate::http::PLACEHOLDER;
+    let networks: Vec<&NetworkMode> = networks.collect();
+    if has_http {
+        if networks.is_empty() {
+            return Err("http: needs a [network]".into());
+        }
+        return Ok(());
+    }
+    for (path, src) in tftp {
+        if matches!(src, Source::Text(t) if t.contains(p)) {
+            return Err(format!(
+                "tftp.{path:?}: uses {p}, which needs an [http] section"
+            ));
+        }
+    }
+    for n in networks {
+        let (mode, options) = match n {
+            NetworkMode::Dnsmasq(s) => ("dnsmasq", [&s.opt209, &s.opt210]),
+            NetworkMode::InProcess(c) => ("inprocess", [&c.opt209, &c.opt210]),
+            NetworkMode::Slirp { .. } => continue,
+        };
+        for (k, v) in ["opt209", "opt210"].into_iter().zip(options) {
+            if v.as_deref().is_some_and(|v| v.contains(p)) {
+                return Err(format!(
+                    "network.{mode}.{k}: uses {p}, which needs an [http] section"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Scenario {
@@ -800,6 +848,28 @@ impl Scenario {
         s
     }
 
+    /// The same scenario with the run's HTTP server URL `base` in place of
+    /// every `${http}` ([`crate::http::PLACEHOLDER`]): in inline tree text
+    /// and in the dnsmasq and inprocess modes' options 209/210.
+    pub fn with_http_url(&self, base: &str) -> Scenario {
+        let p = crate::http::PLACEHOLDER;
+        let mut s = self.clone();
+        for src in s.tftp.values_mut() {
+            if let Source::Text(t) = src {
+                *t = t.replace(p, base);
+            }
+        }
+        let options = match &mut s.network {
+            Some(NetworkMode::Dnsmasq(d)) => [&mut d.opt209, &mut d.opt210],
+            Some(NetworkMode::InProcess(c)) => [&mut c.opt209, &mut c.opt210],
+            _ => return s,
+        };
+        for v in options.into_iter().flatten() {
+            *v = v.replace(p, base);
+        }
+        s
+    }
+
     /// The settings `@artifacts` are built with.
     pub fn payload_params(&self) -> crate::payload::Params<'_> {
         crate::payload::Params {
@@ -837,4 +907,63 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, HarnessError> {
         all.extend(files);
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+
+    const HEAD: &str = "description = \"d\"\n[[step]]\nexpect = 'x'\n";
+
+    fn parse(body: &str) -> Result<Scenario, String> {
+        Scenario::parse(&format!("{HEAD}{body}"), Path::new("s/http.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_http_placeholder_needs_an_http_section_and_is_replaced_per_run() {
+        let tree = "[tftp]\n\"pxelinux.cfg/default\" = \"KERNEL ${http}/k\"\n";
+        let e = parse(&format!("[network]\nmode = \"slirp\"\n{tree}")).unwrap_err();
+        assert!(
+            e.contains(
+                "tftp.\"pxelinux.cfg/default\": uses ${http}, which needs an [http] section"
+            ),
+            "{e}"
+        );
+        let e = parse(
+            "[network]\nmode = \"dnsmasq\"\n[network.dnsmasq]\nopt210 = \"${http}/s390x/\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("network.dnsmasq.opt210: uses ${http}"), "{e}");
+        let e = parse("[http]\n[direct]\nkernel = \"@target-kernel\"\n").unwrap_err();
+        assert!(e.contains("http: needs a [network]"), "{e}");
+        let e = parse("[network]\nmode = \"slirp\"\n[http]\n[[http.fault]]\nkind = \"cut\"\n")
+            .unwrap_err();
+        assert!(e.contains("http.fault 1 after_bytes: required"), "{e}");
+
+        let s = parse(&format!(
+            "[network]\nmode = [\"dnsmasq\", \"inprocess\"]\n\
+             [network.dnsmasq]\nopt210 = \"${{http}}/s390x/\"\n\
+             [network.inprocess]\nopt209 = \"${{http}}/c.cfg\"\n[http]\n{tree}"
+        ))
+        .expect("valid");
+        let v = s.variants();
+        let d = v[0].with_http_url("http://10.0.2.2");
+        assert_eq!(
+            d.tftp.get("pxelinux.cfg/default"),
+            Some(&Source::Text("KERNEL http://10.0.2.2/k".into()))
+        );
+        match &d.network {
+            Some(NetworkMode::Dnsmasq(s)) => {
+                assert_eq!(s.opt210.as_deref(), Some("http://10.0.2.2/s390x/"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match &v[1].with_http_url("http://10.0.2.2").network {
+            Some(NetworkMode::InProcess(c)) => {
+                assert_eq!(c.opt209.as_deref(), Some("http://10.0.2.2/c.cfg"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

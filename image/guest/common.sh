@@ -356,14 +356,72 @@ _pxe_check_tsize() {
 	say "size mismatch for $RES_DISPLAY: server announced $_ts bytes, received $_got"
 	return 1
 }
+# _pxe_wget LOCAL: busybox wget of the URL RES_PATH, with -S so that the
+# server's headers land in wget.err. Returns 0 when the file arrived whole
+# (as many bytes as the last Content-Length announced, when the server sent
+# one: FTP and chunked answers are not checked), 1 when the server says the
+# file is not there (HTTP 4xx but 408 and 429; FTP 550), 2 on anything else:
+# a 5xx, 408 or 429, a refused, cut or stalled connection, a size mismatch
+# (pxe_fetch retries those). A connection that delivers no byte for
+# pxe.timeout seconds is given up (_pxe_watchdog: this busybox's wget has
+# no -T).
 _pxe_wget() {
-	debug "wget -q -O $1 $RES_PATH"
-	if "${PXE_BIN}wget" -q -O "$1" "$RES_PATH" 2>"$PXE_TMP/wget.err"; then
-		return 0
+	debug "wget -q -S -O $1 $RES_PATH"
+	"${PXE_BIN}wget" -q -S -O "$1" "$RES_PATH" 2>"$PXE_TMP/wget.err" &
+	_wpid=$!
+	_pxe_watchdog "$_wpid" "$1" &
+	_wdog=$!
+	wait "$_wpid"
+	_rc=$?
+	kill "$_wdog" 2>/dev/null
+	wait "$_wdog" 2>/dev/null
+	_cl=$(sed -n 's/^ *[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]: *\([0-9][0-9]*\).*/\1/p' \
+		"$PXE_TMP/wget.err" | tail -n 1)
+	if [ "$_rc" = 0 ]; then
+		_pxe_check_length "$1" && return 0
+		rm -f "$1"
+		return 2
 	fi
-	debug "wget: $(cat "$PXE_TMP/wget.err")"
-	grep -Eq ' (403|404|410|550) ' "$PXE_TMP/wget.err" && return 1
+	debug "wget exit $_rc: $(tail -n 3 "$PXE_TMP/wget.err")"
+	_st=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' \
+		"$PXE_TMP/wget.err" | tail -n 1)
+	case $_st in
+	408 | 429) ;;
+	4??) return 1 ;;
+	esac
+	grep -q ' 550 ' "$PXE_TMP/wget.err" && return 1
+	[ -f "$1" ] && _pxe_check_length "$1"
+	rm -f "$1"
 	return 2
+}
+# _pxe_check_length LOCAL: LOCAL has the _cl bytes the server announced (or
+# none was announced); else says so.
+_pxe_check_length() {
+	[ -n "$_cl" ] || return 0
+	_got=$(pxe_size "$1")
+	debug "Content-Length $_cl, received $_got"
+	[ "$_cl" = "$_got" ] && return 0
+	say "size mismatch for $RES_DISPLAY: server announced $_cl bytes, received $_got"
+	return 1
+}
+# _pxe_watchdog PID FILE: kills PID (the wget writing FILE) once FILE has
+# not grown for PXE_TIMEOUT seconds. It ticks with the real sleep, not
+# ${PXE_BIN}sleep: the client tests' sleep stub returns at once.
+_pxe_watchdog() {
+	_last=none _idle=0
+	while sleep 1; do
+		_now=$(stat -c %s "$2" 2>/dev/null)
+		if [ "$_now" = "$_last" ]; then
+			_idle=$((_idle + 1))
+		else
+			_idle=0 _last=$_now
+		fi
+		if [ "$_idle" -ge "$PXE_TIMEOUT" ]; then
+			say "no data from $RES_DISPLAY for ${PXE_TIMEOUT}s; giving up this try"
+			kill "$1" 2>/dev/null
+			return 0
+		fi
+	done
 }
 
 # pxe_magic FILE OFFSET COUNT: COUNT bytes at OFFSET, lower-case hex.

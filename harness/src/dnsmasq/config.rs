@@ -47,16 +47,21 @@ pub struct Settings {
 
 /// A value dnsmasq takes as a plain string in `dhcp-option-force` (it
 /// would read digits as a number and a dotted quad as an address).
+/// An `http://` URL, or the run's HTTP server `${http}` (which the harness
+/// replaces by one, [`crate::http::PLACEHOLDER`]), may also contain `:`.
 fn option_string(key: &str, v: &str) -> Result<String, String> {
+    let url = v.replacen(crate::http::PLACEHOLDER, "http://", 1);
+    let extra = if url.starts_with("http://") { ":" } else { "" };
     let ok = !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
-        && v.chars().any(|c| c.is_ascii_alphabetic() || c == '/');
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c) || extra.contains(c))
+        && url.chars().any(|c| c.is_ascii_alphabetic() || c == '/');
     if ok {
         Ok(v.to_string())
     } else {
         Err(format!(
-            "{key} {v:?}: expected a path of letters, digits and . _ / - (with a letter or /)"
+            "{key} {v:?}: expected a path of letters, digits and . _ / - (with a letter or /), or an http:// URL"
         ))
     }
 }

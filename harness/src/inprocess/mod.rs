@@ -5,7 +5,10 @@
 //! ([`dhcp`], dhcproto) with every PXELINUX option and misbehaviour a
 //! scenario asks for, relays TFTP ([`relay`]) to a real async-tftp server
 //! on loopback ([`tftp`]) that serves the run's tree read-only and
-//! sandboxed, injects seeded faults ([`faults`]) and writes `network.pcap`,
+//! sandboxed, relays the guest's TCP connections to port 80 of the server
+//! address to the run's HTTP server through a smoltcp stack ([`tcp`],
+//! when the scenario has `[http]`), injects seeded faults ([`faults`]) and
+//! writes `network.pcap`,
 //! `tftp.log` and `dhcp.log` into the artifact directory. Settings come from
 //! the scenario ([`config`]). Everything it starts is owned by the guard of
 //! [`NetAttachment`] and stops when the run drops it; it never touches
@@ -18,6 +21,7 @@ pub mod log;
 pub mod pcap;
 pub mod relay;
 pub mod segment;
+pub mod tcp;
 pub mod tftp;
 pub mod wire;
 
@@ -34,6 +38,9 @@ pub use config::InProcessConfig;
 pub struct InProcess {
     /// Settings with every default filled in.
     pub config: Resolved,
+    /// The run's HTTP server on loopback, which guest connections to port
+    /// 80 of the server address are relayed to ([`tcp`]).
+    pub http_backend: Option<std::net::SocketAddr>,
 }
 
 /// Keeps the segment task (and through it the TFTP server, relay sockets
@@ -52,7 +59,17 @@ impl Drop for Guard {
 impl InProcess {
     /// The network for `config`, whose defaults `resolve` filled in.
     pub fn new(config: Resolved) -> InProcess {
-        InProcess { config }
+        InProcess {
+            config,
+            http_backend: None,
+        }
+    }
+
+    /// Relays guest TCP connections to port 80 of the server address to
+    /// the HTTP server at `backend` (on loopback).
+    pub fn with_http(mut self, backend: Option<std::net::SocketAddr>) -> InProcess {
+        self.http_backend = backend;
+        self
     }
 }
 
@@ -114,6 +131,18 @@ impl Network for InProcess {
             ctx.tftp_root.display(),
             self.config.tftp_on
         ));
+        let tcp = self.http_backend.map(|backend| {
+            let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
+            let prefix = u32::from(self.config.netmask).count_ones() as u8;
+            let relay = tcp::TcpRelay::new(
+                self.config.server_ip,
+                prefix,
+                backend,
+                wake,
+                tftp_log.clone(),
+            );
+            (relay, woken)
+        });
         let seg = segment::Segment::new(segment::SegmentParts {
             cfg: self.config.clone(),
             sock,
@@ -124,6 +153,7 @@ impl Network for InProcess {
             capture,
             dhcp_log,
             tftp_log,
+            tcp,
         });
         let task = tokio::spawn(seg.run());
         let netdev = format!(

@@ -13,6 +13,7 @@ use super::faults::FaultInjector;
 use super::log::EventLog;
 use super::pcap::Capture;
 use super::relay::{self, op, Flow};
+use super::tcp::TcpRelay;
 use super::wire::{self, Frame, UdpAddrs, HARNESS_MAC};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -63,6 +64,8 @@ pub struct Segment {
     frames_out: u64,
     ignored: BTreeMap<&'static str, u64>,
     send_errors: u64,
+    tcp: Option<TcpRelay>,
+    tcp_wake: Option<mpsc::UnboundedReceiver<()>>,
 }
 
 /// What the segment needs to start.
@@ -85,6 +88,9 @@ pub struct SegmentParts {
     pub dhcp_log: EventLog,
     /// `tftp.log`.
     pub tftp_log: EventLog,
+    /// The TCP relay to the run's HTTP server (and its wake-up channel),
+    /// when the scenario has `[http]`.
+    pub tcp: Option<(TcpRelay, mpsc::UnboundedReceiver<()>)>,
 }
 
 impl Segment {
@@ -113,6 +119,31 @@ impl Segment {
             frames_out: 0,
             ignored: BTreeMap::new(),
             send_errors: 0,
+            tcp_wake: None,
+            tcp: None,
+        }
+        .with_tcp(p.tcp)
+    }
+
+    fn with_tcp(mut self, tcp: Option<(TcpRelay, mpsc::UnboundedReceiver<()>)>) -> Segment {
+        if let Some((relay, wake)) = tcp {
+            self.tcp = Some(relay);
+            self.tcp_wake = Some(wake);
+        }
+        self
+    }
+
+    /// Runs the TCP relay and puts its packets on the wire.
+    async fn tcp_poll(&mut self, inbound: Option<&[u8]>) {
+        let (Some(tcp), Some(mac)) = (self.tcp.as_mut(), self.guest_mac) else {
+            return;
+        };
+        let out = match inbound {
+            Some(p) => tcp.inbound(p),
+            None => tcp.poll(),
+        };
+        for ip in out {
+            self.put(wire::ipv4_frame(HARNESS_MAC, mac, &ip)).await;
         }
     }
 
@@ -123,8 +154,16 @@ impl Segment {
         };
         let sock = Arc::clone(&self.sock);
         let mut buf = vec![0u8; 65536];
+        let mut tcp_wake = self.tcp_wake.take();
         loop {
+            let tcp_timer = self.tcp.as_mut().and_then(|t| t.delay());
             tokio::select! {
+                Some(()) = async { tcp_wake.as_mut()?.recv().await }, if tcp_wake.is_some() => {
+                    self.tcp_poll(None).await;
+                }
+                _ = tokio::time::sleep(tcp_timer.unwrap_or_default()), if tcp_timer.is_some() => {
+                    self.tcp_poll(None).await;
+                }
                 r = sock.recv(&mut buf) => match r {
                     Ok(n) => {
                         let frame = buf[..n].to_vec();
@@ -214,6 +253,14 @@ impl Segment {
     }
 
     async fn inbound(&mut self, frame: Vec<u8>, fresh: bool) {
+        if let Some((mac, dst, port, ip)) = wire::tcp_packet(&frame) {
+            if self.tcp.as_ref().is_some_and(|t| t.wants(dst, port)) {
+                self.guest_mac = Some(mac);
+                let ip = ip.to_vec();
+                self.tcp_poll(Some(&ip)).await;
+                return;
+            }
+        }
         let (kind, is_ours) = match wire::parse(&frame) {
             Frame::Udp {
                 dst_port, payload, ..

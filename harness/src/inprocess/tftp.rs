@@ -95,6 +95,36 @@ fn tftp_error(code: u16, message: &str) -> packet::Error {
 /// What the handler serves a file from.
 pub type Reader = Box<dyn futures_lite::AsyncRead + Unpin + Send>;
 
+/// Resolves `requested` inside `root` (canonical), or says why not: the
+/// sandbox rules of every server that serves a run's tree (TFTP here, HTTP
+/// in [`crate::http`]): no absolute paths or `..`, nothing whose real path
+/// (symlinks resolved) leaves `root` except into a `trusted` (canonical)
+/// directory, regular files only.
+pub fn confine(root: &Path, trusted: &[PathBuf], requested: &Path) -> Result<PathBuf, Refusal> {
+    if requested.as_os_str().is_empty() {
+        return Err(Refusal::NotFound);
+    }
+    for c in requested.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(Refusal::Unsafe)
+            }
+        }
+    }
+    let real = root
+        .join(requested)
+        .canonicalize()
+        .map_err(|_| Refusal::NotFound)?;
+    if !real.starts_with(root) && !trusted.iter().any(|t| real.starts_with(t)) {
+        return Err(Refusal::Escapes);
+    }
+    match std::fs::metadata(&real) {
+        Ok(m) if m.is_file() => Ok(real),
+        _ => Err(Refusal::NotFound),
+    }
+}
+
 /// The read-only, sandboxed handler.
 pub struct SandboxHandler {
     root: PathBuf,
@@ -150,29 +180,7 @@ impl SandboxHandler {
 
     /// Resolves a requested path inside the root, or says why not.
     pub fn resolve(&self, requested: &Path) -> Result<PathBuf, Refusal> {
-        if requested.as_os_str().is_empty() {
-            return Err(Refusal::NotFound);
-        }
-        for c in requested.components() {
-            match c {
-                Component::Normal(_) | Component::CurDir => {}
-                Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                    return Err(Refusal::Unsafe)
-                }
-            }
-        }
-        let real = self
-            .root
-            .join(requested)
-            .canonicalize()
-            .map_err(|_| Refusal::NotFound)?;
-        if !real.starts_with(&self.root) && !self.trusted.iter().any(|t| real.starts_with(t)) {
-            return Err(Refusal::Escapes);
-        }
-        match std::fs::metadata(&real) {
-            Ok(m) if m.is_file() => Ok(real),
-            _ => Err(Refusal::NotFound),
-        }
+        confine(&self.root, &self.trusted, requested)
     }
 
     fn who(&self, client: &SocketAddr) -> String {

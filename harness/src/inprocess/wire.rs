@@ -140,6 +140,48 @@ pub fn udp_frame(a: &UdpAddrs, payload: &[u8]) -> Result<Vec<u8>, String> {
     Ok(v)
 }
 
+/// An unfragmented IPv4 TCP segment: the sender's MAC, the destination
+/// address and port, and the IP packet (Ethernet padding cut off), for the
+/// TCP relay ([`super::tcp`]).
+pub fn tcp_packet(frame: &[u8]) -> Option<([u8; 6], Ipv4Addr, u16, &[u8])> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let Some(etherparse::LinkSlice::Ethernet2(e)) = &p.link else {
+        return None;
+    };
+    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+        return None;
+    };
+    if ip.is_payload_fragmented() {
+        return None;
+    }
+    let Some(TransportSlice::Tcp(t)) = &p.transport else {
+        return None;
+    };
+    let start = frame.len() - e.payload_slice().len();
+    let end = start.checked_add(usize::from(ip.header().total_len()))?;
+    let packet = frame.get(start..end)?;
+    Some((
+        e.source(),
+        ip.header().destination_addr(),
+        t.destination_port(),
+        packet,
+    ))
+}
+
+/// An Ethernet II frame carrying the IPv4 packet `ip` (the TCP relay's
+/// output).
+pub fn ipv4_frame(src_mac: [u8; 6], dst_mac: [u8; 6], ip: &[u8]) -> Vec<u8> {
+    let h = etherparse::Ethernet2Header {
+        source: src_mac,
+        destination: dst_mac,
+        ether_type: EtherType::IPV4,
+    };
+    let mut v = Vec::with_capacity(14 + ip.len());
+    v.extend_from_slice(&h.to_bytes());
+    v.extend_from_slice(ip);
+    v
+}
+
 /// The EtherType of a frame, if it has an Ethernet II header.
 pub fn ether_type(frame: &[u8]) -> Option<EtherType> {
     let b = frame.get(12..14)?;
@@ -209,6 +251,41 @@ mod tests {
         .expect("builds");
         // A reply is not a request: ignored if it came back.
         assert_eq!(parse(&r), Frame::Ignored("arp (not a request)"));
+    }
+
+    #[test]
+    fn tcp_packets_are_found_and_framed_back() {
+        let guest = [2, 0, 0, 0, 0, 1];
+        let b = PacketBuilder::ethernet2(guest, HARNESS_MAC)
+            .ipv4([10, 0, 2, 15], [10, 0, 2, 2], 64)
+            .tcp(40000, 80, 1, 65535);
+        let mut f = Vec::new();
+        b.write(&mut f, b"GET / HTTP/1.1\r\n").expect("builds");
+        let ip_len = f.len() - 14;
+        f.extend_from_slice(&[0; 6]); // Ethernet padding is not IP
+        let (mac, dst, port, ip) = tcp_packet(&f).expect("tcp");
+        assert_eq!((mac, dst, port), (guest, Ipv4Addr::new(10, 0, 2, 2), 80));
+        assert_eq!(ip.len(), ip_len);
+        let back = ipv4_frame(HARNESS_MAC, guest, ip);
+        assert_eq!(ether_type(&back), Some(EtherType::IPV4));
+        assert_eq!(&back[14..], ip);
+        let udp = udp_frame(
+            &UdpAddrs {
+                src_mac: guest,
+                dst_mac: HARNESS_MAC,
+                src_ip: Ipv4Addr::new(10, 0, 2, 15),
+                dst_ip: Ipv4Addr::new(10, 0, 2, 2),
+                src_port: 1,
+                dst_port: 80,
+            },
+            b"x",
+        )
+        .expect("builds");
+        assert_eq!(tcp_packet(&udp), None);
+        for n in 0..80 {
+            let junk: Vec<u8> = (0..n).map(|i| (i * 31 + 7) as u8).collect();
+            let _ = tcp_packet(&junk);
+        }
     }
 
     #[test]
