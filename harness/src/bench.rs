@@ -1,7 +1,8 @@
 //! `netboot-harness bench`: the performance benchmark. Runs the reference
 //! config (Debian 6.12 target, TFTP) every way in one run — our pxelinux.0
 //! chain (`harness/bench/chain.toml`) once per loader flavour (Debian's 6.1
-//! kernel, the minimal kernel) and QEMU's firmware booting the same
+//! kernel, the minimal kernel), the minimal-loader chain with the kernel and
+//! initrd over HTTP (`chain-http.toml`), and QEMU's firmware booting the same
 //! pxelinux.cfg directly (`harness/bench/firmware-direct.toml`) —
 //! round-robin, N times each; summarises every phase (median, min, max), the
 //! ratio chain / firmware-direct of the time to `TARGET-UP` for each chain
@@ -122,6 +123,12 @@ pub fn flavours(dir: &Path) -> Result<Vec<Flavour>, HarnessError> {
             name: "minimal-loader",
             file: "harness/bench/chain.toml",
             scenario: chain.with_loader_kernel(s390_pxelinux::minimal_kernel::KERNEL_ID),
+        },
+        Flavour {
+            name: "minimal-loader-http",
+            file: "harness/bench/chain-http.toml",
+            scenario: Scenario::load(&dir.join("chain-http.toml"))?
+                .with_loader_kernel(s390_pxelinux::minimal_kernel::KERNEL_ID),
         },
     ])
 }
@@ -536,6 +543,12 @@ mod tests {
             .iter()
             .map(|f| f.scenario.pxelinux_kernel.as_str())
             .collect();
-        assert_eq!(loaders, ["6.1", "minimal"]);
+        assert_eq!(loaders, ["6.1", "minimal", "minimal"]);
+        // The HTTP chain is the same config with `${http}/` paths.
+        assert_eq!(
+            cfg(text("chain-http.toml")).map(|c| c.replace("${http}/", "")),
+            cfg(text("chain.toml"))
+        );
+        assert_eq!(f[2].scenario.target_kernel, "6.12");
     }
 }
