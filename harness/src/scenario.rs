@@ -560,6 +560,20 @@ impl Scenario {
         if total_timeout <= 0.0 {
             return Err(err("total_timeout: must be positive".into()));
         }
+        for (key, id) in [
+            ("kernels.pxelinux", &raw.kernels.pxelinux),
+            ("kernels.target", &raw.kernels.target),
+        ] {
+            if let Some(id) = id {
+                let known = known_kernel_ids();
+                if !known.contains(id) {
+                    return Err(err(format!(
+                        "{key} {id:?}: unknown kernel id (known: {})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
         if let Some(m) = &raw.machine.mac {
             if !valid_mac(m) {
                 return Err(err(format!(
@@ -880,6 +894,20 @@ impl Scenario {
     }
 }
 
+/// The kernel ids a scenario may name: the minimal kernel (built from
+/// source) and every kernel the fixtures lock pins.
+pub fn known_kernel_ids() -> Vec<String> {
+    let mut ids = vec![s390_pxelinux::minimal_kernel::KERNEL_ID.to_string()];
+    if let Ok(lock) = s390_pxelinux::fixtures::lock::Lock::embedded() {
+        ids.extend(
+            lock.packages
+                .iter()
+                .filter_map(|p| p.role.kernel_id().map(str::to_string)),
+        );
+    }
+    ids
+}
+
 /// The directories scenarios are read from: the repository's `scenarios/`
 /// plus every directory in `BOOT_SCENARIOS` (colon-separated).
 pub fn scenario_dirs() -> Vec<PathBuf> {
@@ -906,7 +934,54 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<PathBuf>, HarnessError> {
         files.sort();
         all.extend(files);
     }
+    // Each name is also the name of the scenario's artifact directory and
+    // lock: two files with one name would overwrite each other's results.
+    let mut seen: std::collections::BTreeMap<String, &PathBuf> = Default::default();
+    for f in &all {
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(first) = seen.insert(stem.clone(), f) {
+            return Err(HarnessError::Scenario {
+                path: f.clone(),
+                at: None,
+                message: format!(
+                    "scenario name {stem:?} is already used by {} (names must be unique \
+                     across scenarios/ and BOOT_SCENARIOS: each names an artifact directory)",
+                    first.display()
+                ),
+            });
+        }
+    }
     Ok(all)
+}
+
+#[cfg(test)]
+mod discover_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_name_in_two_directories_is_refused_naming_both_files() {
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        for d in [&a, &b] {
+            std::fs::write(d.path().join("same.toml"), "").expect("write");
+        }
+        std::fs::write(a.path().join("other.toml"), "").expect("write");
+        let dirs = [a.path().to_path_buf(), b.path().to_path_buf()];
+        let e = discover(&dirs).expect_err("duplicate").to_string();
+        assert!(
+            e.contains(&b.path().join("same.toml").display().to_string()),
+            "{e}"
+        );
+        assert!(
+            e.contains(&a.path().join("same.toml").display().to_string()),
+            "{e}"
+        );
+        assert!(e.contains("\"same\" is already used"), "{e}");
+        assert_eq!(discover(&dirs[..1]).expect("one dir").len(), 2);
+    }
 }
 
 #[cfg(test)]

@@ -188,6 +188,8 @@ fn invalid_scenarios_name_the_offending_key() {
     let cases: &[(&str, &str)] = &[
         ("colour = \"red\"\n", "colour"),
         ("[machine]\nmac = \"52:54:00\"\n", "machine.mac"),
+        ("[kernels]\ntarget = \"6.2\"\n", "kernels.target"),
+        ("[kernels]\npxelinux = \"debian\"\n", "kernels.pxelinux"),
         ("[machine]\nuuid = \"nope\"\n", "machine.uuid"),
         ("[[step]]\nexpect = \"(unclosed\"\n", "step 2 expect"),
         ("[[step]]\nexpect = \"x\"\ntimeout = 0\n", "step 2 timeout"),
