@@ -3,11 +3,14 @@
 //! host's dnsmasq), neither that dnsmasq process nor its `s390pxe-*`
 //! network namespace exists; a namespace of a dead harness process is
 //! removed, with what runs in it, at the next setup. Needs root, dnsmasq,
-//! ip and /dev/net/tun: without them each test says why and passes, except
-//! under `CI=true` as root, where a missing tool fails it.
+//! ip and /dev/net/tun: without them the trials that need them are
+//! *ignored* with the reason on stderr, as `boot.rs` does with its
+//! `*.dnsmasq` trials, except under `CI=true` as root, where a missing tool
+//! fails them. (libtest-mimic runner: `harness = false`.)
 
 mod support;
 
+use libtest_mimic::{Arguments, Trial};
 use netboot_harness::dnsmasq::{self, Dnsmasq, DnsmasqConfig};
 use netboot_harness::network::{NetContext, Network};
 use std::path::Path;
@@ -61,7 +64,6 @@ fn our_namespaces() -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn scenario_keys_of_the_mode_are_checked() {
     let e = scenario_error(&MINIMAL.replace(
         "mode = \"slirp\"",
@@ -93,7 +95,6 @@ fn scenario_keys_of_the_mode_are_checked() {
     assert_eq!(names, ["x", "x.dnsmasq"]);
 }
 
-#[test]
 fn dropped_attachment_leaves_no_dnsmasq_and_no_namespace() {
     if tools_or_skip("dropped_attachment_leaves_no_dnsmasq_and_no_namespace").is_none() {
         return;
@@ -128,7 +129,6 @@ fn dropped_attachment_leaves_no_dnsmasq_and_no_namespace() {
     assert!(!namespace_exists(&ns), "namespace {ns} left after drop");
 }
 
-#[test]
 fn run_leaves_no_dnsmasq_and_no_namespace() {
     if tools_or_skip("run_leaves_no_dnsmasq_and_no_namespace").is_none() {
         return;
@@ -158,7 +158,6 @@ timeout = 90
     assert!(log.contains("pxelinux.0 to 10.0.2.15"), "{log}");
 }
 
-#[test]
 fn stale_namespace_of_a_dead_harness_is_removed() {
     let Some(tools) = tools_or_skip("stale_namespace_of_a_dead_harness_is_removed") else {
         return;
@@ -191,4 +190,49 @@ fn stale_namespace_of_a_dead_harness_is_removed() {
     }
     assert!(killed, "the process in the stale namespace was not killed");
     assert!(!left, "stale namespace {name} not removed");
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    // Missing prerequisites ignore the trials that need them (the reason on
+    // stderr); under CI=true as root they run and fail in tools_or_skip.
+    let missing = match dnsmasq::prerequisites() {
+        Err(reason) if !dnsmasq::prerequisites_required() => {
+            eprintln!(
+                "dnsmasq: trials needing root, dnsmasq, ip and /dev/net/tun ignored: {reason}"
+            );
+            true
+        }
+        _ => false,
+    };
+    let trial = |name: &str, body: fn(), needs_tools: bool| {
+        Trial::test(name, move || {
+            body();
+            Ok(())
+        })
+        .with_ignored_flag(needs_tools && missing)
+    };
+    let trials = vec![
+        trial(
+            "scenario_keys_of_the_mode_are_checked",
+            scenario_keys_of_the_mode_are_checked,
+            false,
+        ),
+        trial(
+            "dropped_attachment_leaves_no_dnsmasq_and_no_namespace",
+            dropped_attachment_leaves_no_dnsmasq_and_no_namespace,
+            true,
+        ),
+        trial(
+            "run_leaves_no_dnsmasq_and_no_namespace",
+            run_leaves_no_dnsmasq_and_no_namespace,
+            true,
+        ),
+        trial(
+            "stale_namespace_of_a_dead_harness_is_removed",
+            stale_namespace_of_a_dead_harness_is_removed,
+            true,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit_code()
 }
