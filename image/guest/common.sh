@@ -348,12 +348,18 @@ _pxe_atftp() {
 # be the size received.
 _pxe_check_tsize() {
 	[ "$PXE_TFTP" = atftp ] || return 0
-	_ts=$(sed -n 's/^received OACK <.*tsize: \([0-9]*\).*/\1/p' "$PXE_TMP/tftp.err" | head -n 1)
-	[ -n "$_ts" ] || return 0
+	_pxe_check_size "$1" tsize \
+		"$(sed -n 's/^received OACK <.*tsize: \([0-9]*\).*/\1/p' "$PXE_TMP/tftp.err" | head -n 1)"
+}
+# _pxe_check_size LOCAL WHAT ANNOUNCED: LOCAL has the ANNOUNCED bytes the
+# server's WHAT (tsize, Content-Length) gave, or none was announced; else
+# says so. One check for TFTP and HTTP.
+_pxe_check_size() {
+	[ -n "$3" ] || return 0
 	_got=$(pxe_size "$1")
-	debug "tsize $_ts, received $_got"
-	[ "$_ts" = "$_got" ] && return 0
-	say "size mismatch for $RES_DISPLAY: server announced $_ts bytes, received $_got"
+	debug "$2 $3, received $_got"
+	[ "$3" = "$_got" ] && return 0
+	say "size mismatch for $RES_DISPLAY: server announced $3 bytes, received $_got"
 	return 1
 }
 # _pxe_wget LOCAL: busybox wget of the URL RES_PATH, with -S so that the
@@ -397,12 +403,7 @@ _pxe_wget() {
 # _pxe_check_length LOCAL: LOCAL has the _cl bytes the server announced (or
 # none was announced); else says so.
 _pxe_check_length() {
-	[ -n "$_cl" ] || return 0
-	_got=$(pxe_size "$1")
-	debug "Content-Length $_cl, received $_got"
-	[ "$_cl" = "$_got" ] && return 0
-	say "size mismatch for $RES_DISPLAY: server announced $_cl bytes, received $_got"
-	return 1
+	_pxe_check_size "$1" Content-Length "$_cl"
 }
 # _pxe_watchdog PID FILE: kills PID (the wget writing FILE) once FILE has
 # not grown for PXE_TIMEOUT seconds. It ticks with the real sleep, not
