@@ -193,21 +193,16 @@ pub fn run(h: &Harness, runs: usize, suite: bool) -> Result<BenchReport, Harness
     let direct = Scenario::load(&dir.join("firmware-direct.toml"))?;
     let opts = RunOptions { echo: false };
     // One (reports, failures) pair per way: the chains in order, then direct.
-    let ways: Vec<&Scenario> = flavours
+    let ways: Vec<(&str, &Scenario)> = flavours
         .iter()
-        .map(|f| &f.scenario)
-        .chain(std::iter::once(&direct))
-        .collect();
-    let names: Vec<&str> = flavours
-        .iter()
-        .map(|f| f.name)
-        .chain(std::iter::once("firmware-direct"))
+        .map(|f| (f.name, &f.scenario))
+        .chain(std::iter::once(("firmware-direct", &direct)))
         .collect();
     let mut results: Vec<(Vec<RunReport>, Vec<String>)> =
         ways.iter().map(|_| (Vec::new(), Vec::new())).collect();
     for i in 0..runs {
-        for (k, sc) in ways.iter().enumerate() {
-            eprintln!("bench: {} run {}/{runs}", names[k], i + 1);
+        for (k, (name, sc)) in ways.iter().enumerate() {
+            eprintln!("bench: {name} run {}/{runs}", i + 1);
             match runner::run_blocking(h, sc, &opts) {
                 Ok(r) => results[k].0.push(r),
                 Err(f) => results[k].1.push(f.message.clone()),

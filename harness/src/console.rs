@@ -122,6 +122,18 @@ impl State {
             .saturating_sub(1)
     }
 
+    /// Line `i`: the time it started and its text without the newline.
+    fn line(&self, i: usize) -> (Duration, String) {
+        let (start, at) = self.line_starts[i];
+        let end = self
+            .line_starts
+            .get(i + 1)
+            .map(|(o, _)| *o)
+            .unwrap_or(self.text.len());
+        let text = String::from_utf8_lossy(self.text.get(start..end).unwrap_or_default());
+        (at, text.trim_end_matches('\n').to_string())
+    }
+
     fn time_of(&self, offset: usize) -> Duration {
         let i = self.line_starts.partition_point(|(o, _)| *o <= offset);
         i.checked_sub(1)
@@ -326,21 +338,12 @@ impl Console {
             return String::new();
         };
         let first = s.line_starts.len().saturating_sub(n);
-        let mut out = String::new();
-        for (i, (start, at)) in s.line_starts.iter().enumerate().skip(first) {
-            let end = s
-                .line_starts
-                .get(i + 1)
-                .map(|(o, _)| *o)
-                .unwrap_or(s.text.len());
-            let line = String::from_utf8_lossy(s.text.get(*start..end).unwrap_or_default());
-            out.push_str(&format!(
-                "[{:>9.3}] {}\n",
-                at.as_secs_f64(),
-                line.trim_end_matches('\n')
-            ));
-        }
-        out
+        (first..s.line_starts.len())
+            .map(|i| {
+                let (at, line) = s.line(i);
+                format!("[{:>9.3}] {line}\n", at.as_secs_f64())
+            })
+            .collect()
     }
 
     /// The first time (relative to time zero) a line matching `re` started,
@@ -364,19 +367,7 @@ impl Console {
         let Ok(s) = self.state.lock() else {
             return Vec::new();
         };
-        s.line_starts
-            .iter()
-            .enumerate()
-            .map(|(i, (start, at))| {
-                let end = s
-                    .line_starts
-                    .get(i + 1)
-                    .map(|(o, _)| *o)
-                    .unwrap_or(s.text.len());
-                let line = String::from_utf8_lossy(s.text.get(*start..end).unwrap_or_default());
-                (*at, line.trim_end_matches('\n').to_string())
-            })
-            .collect()
+        (0..s.line_starts.len()).map(|i| s.line(i)).collect()
     }
 
     /// The whole transcript (lossy UTF-8, `\r` removed).

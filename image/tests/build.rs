@@ -169,12 +169,7 @@ fn without_a_tftp_client_there_is_no_libstdbuf_either() {
     let i = s390_pxelinux(&["inspect", "--json", s(&out)]);
     assert!(i.ok, "{}", i.stderr);
     let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("json");
-    let paths: Vec<&str> = v["initrd"]["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = initrd_paths(&v);
     assert!(paths.contains(&"sbin/kexec"), "{paths:?}");
     for absent in ["usr/bin/atftp", "usr/libexec/coreutils/libstdbuf.so"] {
         assert!(!paths.contains(&absent), "{absent} in {paths:?}");

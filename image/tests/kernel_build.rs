@@ -100,12 +100,7 @@ fn build_with_the_minimal_loader_carries_no_modules_and_inspect_says_minimal() {
     let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("json");
     assert_eq!(v["loader"], "minimal");
     assert_eq!(v["modules"], 0);
-    let paths: Vec<&str> = v["initrd"]["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|e| e["path"].as_str())
-        .collect();
+    let paths = initrd_paths(&v);
     assert!(!paths.iter().any(|p| p.ends_with(".ko")), "{paths:?}");
     assert!(paths.contains(&"init"), "{paths:?}");
     let text = s390_pxelinux(&["inspect", out.to_str().unwrap()]);

@@ -281,16 +281,6 @@ pub fn ensure_in(
     })
 }
 
-/// The cached minimal kernel without building anything: `None` when none
-/// was built from this source yet.
-pub fn cached(lock: &Lock, cache: &Path) -> Option<MinimalKernel> {
-    let pin = lock.by_role(crate::fixtures::lock::Role::KernelSource)?;
-    match Toolchain::detect() {
-        Ok(t) => load(&cache_root(cache).join(key(&pin.sha256, fragment::FRAGMENT, &t))),
-        Err(_) => find_any(&cache_root(cache), &pin.sha256),
-    }
-}
-
 /// An entry built from `source_sha256` with the current fragment, whatever
 /// the toolchain (for hosts that have a cache but no compiler).
 fn find_any(root: &Path, source_sha256: &str) -> Option<MinimalKernel> {

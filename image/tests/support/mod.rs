@@ -236,3 +236,13 @@ pub fn assert_whole_or_absent(out: &Path, whole: &[&[u8]], may_be_absent: bool, 
         ),
     }
 }
+
+/// The initramfs paths of `inspect --json` output `v`.
+pub fn initrd_paths(v: &serde_json::Value) -> Vec<&str> {
+    v["initrd"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["path"].as_str())
+        .collect()
+}
