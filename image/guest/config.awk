@@ -136,7 +136,6 @@ BEGIN {
 	for (i in kts)
 		ktypes[kts[i]] = 1
 	DEL = sprintf("%c", 127)
-	CTL = "[" sprintf("%c", 1) "-" sprintf("%c", 8) sprintf("%c", 11) "-" sprintf("%c", 31) DEL "]"
 	implicit = 1
 	allowopts = 1
 	NOTHING = "nothing to boot: no DEFAULT and no LABEL"
@@ -151,7 +150,9 @@ mode == "normalize" {
 			intext = 0
 		next
 	}
-	if (line ~ CTL) { warn("ignoring line with control bytes"); next }
+	# a regex literal: busybox awk compiles a string used as a regex again
+	# for every line (twice the time on the 10 000-label config)
+	if (line ~ /[\001-\010\013-\037\177]/) { warn("ignoring line with control bytes"); next }
 	if (length(line) > 4096) { warn("ignoring line longer than 4096 bytes"); next }
 	sub(/^[ \t]+/, "", line)
 	if (line == "" || substr(line, 1, 1) == "#")
@@ -207,13 +208,16 @@ function record() {
 		depth[n] = dep + 0
 		if (!(arg in idx)) idx[arg] = n
 	}
-	else if (kw == "menu.begin") { record(); dep++ }
-	else if (kw == "menu.end") { record(); if (dep > 0) dep-- }
-	else if (kw == "menu.separator") record()
+	# the per-label keywords first: a big config is mostly these
+	else if (substr(kw, 1, 2) == "k.") { if (cur) { kern[cur] = arg; ktype[cur] = substr(kw, 3) } }
+	else if (kw == "initrd") { if (cur) { ird[cur] = arg; hasird[cur] = 1 } }
 	else if (kw == "append") {
 		if (cur) { app[cur] = arg; hasapp[cur] = 1 }
 		else gapp = arg
 	}
+	else if (kw == "menu.begin") { record(); dep++ }
+	else if (kw == "menu.end") { record(); if (dep > 0) dep-- }
+	else if (kw == "menu.separator") record()
 	else if (kw == "ipappend") {
 		if (cur) ipa[cur] = strtoul(arg)
 		else gipa = strtoul(arg)
@@ -228,8 +232,6 @@ function record() {
 	else if (kw == "say") says[++nsay] = arg
 	else if (kw == "implicit") implicit = (atoi(arg) != 0)
 	else if (kw == "allowoptions") allowopts = (atoi(arg) != 0)
-	else if (substr(kw, 1, 2) == "k.") { if (cur) { kern[cur] = arg; ktype[cur] = substr(kw, 3) } }
-	else if (kw == "initrd") { if (cur) { ird[cur] = arg; hasird[cur] = 1 } }
 	else if (kw == "menu.label") { if (cur) mlabel[cur] = arg }
 	else if (kw == "menu.default") { if (cur) mdef[cur] = 1 }
 	else if (kw == "menu.hide") { if (cur) hid[cur] = 1 }
