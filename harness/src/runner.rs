@@ -372,7 +372,8 @@ pub async fn run(
                 if let Some(keys) = &step.send {
                     if let Err(e) = m.console.send(keys.as_bytes()).await {
                         failure = Some(format!(
-                            "step {}/{n}: sending {keys:?} after /{}/ failed: {e}",
+                            "{}step {}/{n}: sending {keys:?} after /{}/ failed: {e}",
+                            scenario.step_location(i),
                             i + 1,
                             step.pattern
                         ));
@@ -381,7 +382,12 @@ pub async fn run(
                 }
             }
             Err(f) => {
-                let what = format!("step {}/{n} expecting /{}/", i + 1, step.pattern);
+                let what = format!(
+                    "{}step {}/{n} expecting /{}/",
+                    scenario.step_location(i),
+                    i + 1,
+                    step.pattern
+                );
                 let msg = match f {
                     ExpectFailure::Timeout => {
                         let total_hit = step_deadline > total_deadline;

@@ -261,7 +261,10 @@ fn failure_names_the_step_and_shows_the_console_when_qemu_exits_early() {
     );
     let text = f.to_string();
     assert!(
-        text.contains("step 2/2 expecting /NEVER-PRINTED/: QEMU exited early"),
+        text.contains(
+            "/nonexistent/scenarios/selftest-early-exit.toml:9: \
+             step 2/2 expecting /NEVER-PRINTED/: QEMU exited early"
+        ),
         "{text}"
     );
     assert!(
@@ -457,6 +460,34 @@ fn scenario_typos_name_the_file_line_column_and_key() {
             ":5:7: ",
             "machine.mac \"52:54\": expected six colon-separated hex bytes",
         ),
+        (
+            &[
+                "description = 'x'",
+                "[network]",
+                "mode = 'slirp'",
+                "[kernels]",
+                "target = '6.2'",
+                "[[step]]",
+                "expect = 'y'",
+            ],
+            ":5:10: ",
+            "kernels.target \"6.2\": unknown kernel id (known: minimal",
+        ),
+        (
+            &[
+                "description = 'x'",
+                "[network]",
+                "mode = 'slirp'",
+                "[http]",
+                "[[http.fault]]",
+                "kind = 'status'",
+                "status = 99",
+                "[[step]]",
+                "expect = 'y'",
+            ],
+            ":7:10: ",
+            "http.fault 1 status 99: must be 100..=599",
+        ),
     ];
     for (text, at, key_and_message) in cases {
         let text = lines(text);
@@ -582,7 +613,10 @@ fn qemu_killed_mid_boot_fails_the_run_at_once_and_leaves_no_process() {
         killed.elapsed()
     );
     assert!(
-        output.contains("step 2/2 expecting /TARGET-UP/: QEMU exited early (signal: 9 (SIGKILL))"),
+        output.contains(&format!(
+            "{}:8: step 2/2 expecting /TARGET-UP/: QEMU exited early (signal: 9 (SIGKILL))",
+            file.display()
+        )),
         "{output}"
     );
     assert_no_process_left(&token);
