@@ -9,7 +9,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use netboot_harness::console::Forbidden;
-use netboot_harness::network::{NetContext, Network, Slirp};
+use netboot_harness::network::{NetContext, Network, Shared, Slirp};
 use netboot_harness::payload::Params;
 use netboot_harness::qemu::{Machine, MachineLogs, MachineSpec, QemuBinary};
 use netboot_harness::runner::{self, Harness, RunOptions};
@@ -321,19 +321,22 @@ async fn boot(a: BootArgs) -> Result<i32> {
         let _ = std::fs::remove_file(&boot_path);
         std::os::unix::fs::symlink(std::fs::canonicalize(&p)?, &boot_path)?;
     }
-    let net = Slirp {
-        bootfile: Some(a.bootfile.clone()),
-        pcap: if a.artifacts.is_some() {
+    let net = Slirp::new(
+        Shared {
+            bootfile: a.bootfile.clone(),
+            ..Shared::default()
+        },
+        if a.artifacts.is_some() {
             netboot_harness::network::PcapMode::from_env()
         } else {
             netboot_harness::network::PcapMode::Off
         },
-        ..Slirp::default()
-    };
+    );
     let att = net.attach(&NetContext {
         tftp_root: &tree,
         mac: a.mac.as_deref(),
         artifacts: &logs_dir,
+        http_backend: None,
     })?;
     let spec = MachineSpec {
         memory_mb: a.memory,

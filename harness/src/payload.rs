@@ -8,7 +8,6 @@
 //! `ROOTFS-UP`) by packing the scripts that print them (`harness/payload/`,
 //! checked by shellcheck in `ci/test`); it must not start VMs.
 
-use crate::scenario::Artifact;
 use crate::HarnessError;
 use s390_pxelinux::compress::{compress, Compression};
 use s390_pxelinux::cpio::Archive;
@@ -44,6 +43,72 @@ pub const ROOTFS_INITRD_INIT: &str = include_str!("../payload/rootfs-initrd-init
 
 /// /sbin/init on `@rootfs-disk`.
 pub const ROOTFS_INIT: &str = include_str!("../payload/rootfs-init");
+
+/// A built artifact a scenario can refer to with `@name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Artifact {
+    /// `@pxelinux`: pxelinux.0 built with the scenario's pxelinux kernel.
+    Pxelinux,
+    /// `@target-kernel`: the scenario's target kernel image.
+    TargetKernel,
+    /// `@target-initrd`: busybox initrd whose /init prints the target markers.
+    TargetInitrd,
+    /// `@target-initrd:NAME`: an initrd fragment adding marker NAME.
+    TargetFragment(String),
+    /// `@rootfs-initrd`: initrd that mounts the virtio-blk root disk and
+    /// switch_roots into it (modules of the target kernel).
+    RootfsInitrd,
+    /// `@rootfs-disk`: ext4 disk image whose /sbin/init prints `ROOTFS-UP`.
+    RootfsDisk,
+}
+
+impl Artifact {
+    /// Parses `@name[:arg]`; `None` if `s` does not start with `@`.
+    pub fn parse(s: &str) -> Option<Result<Artifact, String>> {
+        let name = s.strip_prefix('@')?;
+        Some(match name.split_once(':') {
+            None => match name {
+                "pxelinux" => Ok(Artifact::Pxelinux),
+                "target-kernel" => Ok(Artifact::TargetKernel),
+                "target-initrd" => Ok(Artifact::TargetInitrd),
+                "rootfs-initrd" => Ok(Artifact::RootfsInitrd),
+                "rootfs-disk" => Ok(Artifact::RootfsDisk),
+                other => Err(format!(
+                    "unknown artifact @{other} (known: @pxelinux, @target-kernel, @target-initrd, \
+                     @target-initrd:NAME, @rootfs-initrd, @rootfs-disk)"
+                )),
+            },
+            Some(("target-initrd", frag)) => {
+                if !frag.is_empty()
+                    && frag
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && frag != "target"
+                {
+                    Ok(Artifact::TargetFragment(frag.to_string()))
+                } else {
+                    Err(format!(
+                        "@target-initrd:{frag}: the fragment name must be letters, digits, - or _ (and not `target`)"
+                    ))
+                }
+            }
+            Some((other, _)) => Err(format!("unknown artifact @{other}:…")),
+        })
+    }
+}
+
+impl std::fmt::Display for Artifact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Artifact::Pxelinux => write!(f, "@pxelinux"),
+            Artifact::TargetKernel => write!(f, "@target-kernel"),
+            Artifact::TargetInitrd => write!(f, "@target-initrd"),
+            Artifact::TargetFragment(n) => write!(f, "@target-initrd:{n}"),
+            Artifact::RootfsInitrd => write!(f, "@rootfs-initrd"),
+            Artifact::RootfsDisk => write!(f, "@rootfs-disk"),
+        }
+    }
+}
 
 /// The scenario settings payloads depend on.
 #[derive(Debug, Clone, Copy)]

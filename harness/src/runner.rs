@@ -9,10 +9,10 @@
 
 use crate::artifacts::{self, ArtifactDir};
 use crate::console::{ExpectFailure, Forbidden};
-use crate::network::{NetContext, Network, Slirp};
+use crate::network::NetContext;
 use crate::payload::Payloads;
 use crate::qemu::{DirectBoot, Machine, MachineLogs, MachineSpec, QemuBinary};
-use crate::scenario::{NetworkMode, Scenario};
+use crate::scenario::Scenario;
 use crate::HarnessError;
 use regex::bytes::Regex;
 use std::path::PathBuf;
@@ -192,29 +192,6 @@ fn build_forbidden(scenario: &Scenario) -> Vec<Forbidden> {
     v
 }
 
-/// The network of `mode`; `http` is the run's HTTP server on loopback,
-/// which the inprocess mode relays the guest's TCP connections to.
-fn network_for(mode: &NetworkMode, http: Option<std::net::SocketAddr>) -> Box<dyn Network> {
-    match mode {
-        NetworkMode::Slirp {
-            bootfile,
-            tftp_server_name,
-            net,
-            dhcpstart,
-        } => Box::new(Slirp {
-            bootfile: Some(bootfile.clone()),
-            tftp_server_name: tftp_server_name.clone(),
-            net: net.clone(),
-            dhcpstart: dhcpstart.clone(),
-            pcap: crate::network::PcapMode::from_env(),
-        }),
-        NetworkMode::InProcess(cfg) => {
-            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()).with_http(http))
-        }
-        NetworkMode::Dnsmasq(s) => Box::new(crate::dnsmasq::Dnsmasq::new(s.clone())),
-    }
-}
-
 /// Concatenates initrds, each padded to 4 KiB, into `out`.
 fn concat_initrds(parts: &[PathBuf], out: &std::path::Path) -> Result<(), HarnessError> {
     let mut data = Vec::new();
@@ -258,7 +235,9 @@ pub async fn run(
     // The run's HTTP server: where it listens is decided first, because the
     // tree's text names its URL (`${http}`).
     let http_plan = match (&scenario.http, &scenario.network) {
-        (Some(_), Some(mode)) => Some(crate::http::Plan::for_network(mode).map_err(fail_setup)?),
+        (Some(_), Some(network)) => {
+            Some(crate::http::Plan::for_network(network.as_ref()).map_err(fail_setup)?)
+        }
         _ => None,
     };
     let expanded;
@@ -313,14 +292,14 @@ pub async fn run(
         });
     }
     let _net_guard = match &scenario.network {
-        Some(mode) => {
-            let net = network_for(mode, http_plan.as_ref().and_then(|p| p.loopback()));
+        Some(network) => {
             let tftp_root = dir.tftp_root();
-            let att = net
+            let att = network
                 .attach(&NetContext {
                     tftp_root: &tftp_root,
                     mac: scenario.mac.as_deref(),
                     artifacts: &dir.dir,
+                    http_backend: http_plan.as_ref().and_then(|p| p.loopback()),
                 })
                 .map_err(fail_setup)?;
             spec.net_args = att.qemu_args;

@@ -391,6 +391,7 @@ fn firmware_dhcp_and_tftp_through_the_segment() {
                 tftp_root: &root,
                 mac: None,
                 artifacts: dir.path(),
+                http_backend: None,
             })
             .expect("attach");
         let spec = MachineSpec {
@@ -499,6 +500,7 @@ fn pxelinux_boots_the_target_through_the_segment() {
                 tftp_root: &root,
                 mac: None,
                 artifacts: dir.path(),
+                http_backend: None,
             })
             .expect("attach");
         let spec = MachineSpec {

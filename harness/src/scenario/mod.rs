@@ -11,12 +11,15 @@ mod location;
 mod raw;
 mod validate;
 
+pub use crate::payload::Artifact;
 pub use location::{Invalid, Key};
 
+use crate::network::Network;
 use crate::HarnessError;
 use regex::bytes::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Default per-step timeout in seconds (before scaling).
 pub const DEFAULT_STEP_TIMEOUT: f64 = 120.0;
@@ -40,72 +43,6 @@ pub const DEFAULT_PXELINUX_KERNEL: &str = s390_pxelinux::minimal_kernel::KERNEL_
 /// Kernel id the target kernel comes from unless the scenario says otherwise.
 pub const DEFAULT_TARGET_KERNEL: &str = s390_pxelinux::minimal_kernel::KERNEL_ID;
 
-/// A built artifact a scenario can refer to with `@name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Artifact {
-    /// `@pxelinux`: pxelinux.0 built with the scenario's pxelinux kernel.
-    Pxelinux,
-    /// `@target-kernel`: the scenario's target kernel image.
-    TargetKernel,
-    /// `@target-initrd`: busybox initrd whose /init prints the target markers.
-    TargetInitrd,
-    /// `@target-initrd:NAME`: an initrd fragment adding marker NAME.
-    TargetFragment(String),
-    /// `@rootfs-initrd`: initrd that mounts the virtio-blk root disk and
-    /// switch_roots into it (modules of the target kernel).
-    RootfsInitrd,
-    /// `@rootfs-disk`: ext4 disk image whose /sbin/init prints `ROOTFS-UP`.
-    RootfsDisk,
-}
-
-impl Artifact {
-    /// Parses `@name[:arg]`; `None` if `s` does not start with `@`.
-    pub fn parse(s: &str) -> Option<Result<Artifact, String>> {
-        let name = s.strip_prefix('@')?;
-        Some(match name.split_once(':') {
-            None => match name {
-                "pxelinux" => Ok(Artifact::Pxelinux),
-                "target-kernel" => Ok(Artifact::TargetKernel),
-                "target-initrd" => Ok(Artifact::TargetInitrd),
-                "rootfs-initrd" => Ok(Artifact::RootfsInitrd),
-                "rootfs-disk" => Ok(Artifact::RootfsDisk),
-                other => Err(format!(
-                    "unknown artifact @{other} (known: @pxelinux, @target-kernel, @target-initrd, \
-                     @target-initrd:NAME, @rootfs-initrd, @rootfs-disk)"
-                )),
-            },
-            Some(("target-initrd", frag)) => {
-                if !frag.is_empty()
-                    && frag
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                    && frag != "target"
-                {
-                    Ok(Artifact::TargetFragment(frag.to_string()))
-                } else {
-                    Err(format!(
-                        "@target-initrd:{frag}: the fragment name must be letters, digits, - or _ (and not `target`)"
-                    ))
-                }
-            }
-            Some((other, _)) => Err(format!("unknown artifact @{other}:…")),
-        })
-    }
-}
-
-impl std::fmt::Display for Artifact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Artifact::Pxelinux => write!(f, "@pxelinux"),
-            Artifact::TargetKernel => write!(f, "@target-kernel"),
-            Artifact::TargetInitrd => write!(f, "@target-initrd"),
-            Artifact::TargetFragment(n) => write!(f, "@target-initrd:{n}"),
-            Artifact::RootfsInitrd => write!(f, "@rootfs-initrd"),
-            Artifact::RootfsDisk => write!(f, "@rootfs-disk"),
-        }
-    }
-}
-
 /// Where the content of a TFTP file (or disk, or direct-boot file) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -115,39 +52,6 @@ pub enum Source {
     File(PathBuf),
     /// A built artifact.
     Artifact(Artifact),
-}
-
-/// Network settings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NetworkMode {
-    /// QEMU user networking.
-    Slirp {
-        /// DHCP boot file name.
-        bootfile: String,
-        /// DHCP option 66.
-        tftp_server_name: Option<String>,
-        /// Guest network CIDR.
-        net: Option<String>,
-        /// First DHCP address.
-        dhcpstart: Option<String>,
-    },
-    /// The harness's own DHCP/TFTP on a virtual segment
-    /// ([`crate::inprocess`]), settings resolved.
-    InProcess(Box<crate::inprocess::config::Resolved>),
-    /// The host's dnsmasq in a network namespace ([`crate::dnsmasq`]),
-    /// settings resolved.
-    Dnsmasq(crate::dnsmasq::Settings),
-}
-
-impl NetworkMode {
-    /// The mode's name as written in scenario files.
-    pub fn name(&self) -> &'static str {
-        match self {
-            NetworkMode::Slirp { .. } => "slirp",
-            NetworkMode::InProcess(_) => "inprocess",
-            NetworkMode::Dnsmasq(_) => "dnsmasq",
-        }
-    }
 }
 
 /// One expected console step.
@@ -202,10 +106,10 @@ pub struct Scenario {
     /// TCG translation-buffer size in MiB; None = QEMU's default.
     pub tb_size_mb: Option<u32>,
     /// Network (None: no NIC).
-    pub network: Option<NetworkMode>,
+    pub network: Option<Arc<dyn Network>>,
     /// More network modes the same scenario runs in (`mode = [..]`); see
     /// [`Scenario::variants`].
-    pub other_networks: Vec<NetworkMode>,
+    pub other_networks: Vec<Arc<dyn Network>>,
     /// Direct kernel boot instead of netboot.
     pub direct: Option<Direct>,
     /// TFTP tree: relative path → content.
@@ -306,14 +210,7 @@ impl Scenario {
                 *t = t.replace(p, base);
             }
         }
-        let options = match &mut s.network {
-            Some(NetworkMode::Dnsmasq(d)) => [&mut d.opt209, &mut d.opt210],
-            Some(NetworkMode::InProcess(c)) => [&mut c.opt209, &mut c.opt210],
-            _ => return s,
-        };
-        for v in options.into_iter().flatten() {
-            *v = v.replace(p, base);
-        }
+        s.network = s.network.map(|n| n.with_http_url(base));
         s
     }
 
@@ -470,17 +367,25 @@ mod http_tests {
             d.tftp.get("pxelinux.cfg/default"),
             Some(&Source::Text("KERNEL http://10.0.2.2/k".into()))
         );
-        match &d.network {
-            Some(NetworkMode::Dnsmasq(s)) => {
-                assert_eq!(s.opt210.as_deref(), Some("http://10.0.2.2/s390x/"))
-            }
-            other => panic!("{other:?}"),
-        }
-        match &v[1].with_http_url("http://10.0.2.2").network {
-            Some(NetworkMode::InProcess(c)) => {
-                assert_eq!(c.opt209.as_deref(), Some("http://10.0.2.2/c.cfg"))
-            }
-            other => panic!("{other:?}"),
-        }
+        let options = |s: &Scenario| {
+            let n = s.network.as_ref().expect("a network");
+            let o: Vec<(&str, String)> = n
+                .http_options()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect();
+            (n.name(), o)
+        };
+        assert_eq!(
+            options(&d),
+            ("dnsmasq", vec![("opt210", "http://10.0.2.2/s390x/".into())])
+        );
+        assert_eq!(
+            options(&v[1].with_http_url("http://10.0.2.2")),
+            (
+                "inprocess",
+                vec![("opt209", "http://10.0.2.2/c.cfg".into())]
+            )
+        );
     }
 }

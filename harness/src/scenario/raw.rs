@@ -22,7 +22,7 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub machine: RawMachine,
     #[serde(default)]
-    pub network: Option<RawNetwork>,
+    pub network: Option<crate::network::Section>,
     #[serde(default)]
     pub direct: Option<RawDirect>,
     #[serde(default)]
@@ -52,26 +52,6 @@ pub(super) struct RawMachine {
     pub uuid: Option<String>,
     pub memory: Option<u32>,
     pub tb_size: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawNetwork {
-    pub mode: RawModes,
-    pub bootfile: Option<String>,
-    pub tftp_server_name: Option<String>,
-    pub net: Option<String>,
-    pub dhcpstart: Option<String>,
-    pub inprocess: Option<crate::inprocess::InProcessConfig>,
-    pub dnsmasq: Option<crate::dnsmasq::DnsmasqConfig>,
-}
-
-/// `mode = "slirp"` or `mode = ["slirp", "inprocess"]` (one run per mode).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum RawModes {
-    One(String),
-    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]

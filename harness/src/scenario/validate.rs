@@ -6,15 +6,16 @@
 //! module must not read files or build anything.
 
 use super::location::{Invalid, Key, Locator};
-use super::raw::{RawModes, RawScenario, RawSource};
+use super::raw::{RawScenario, RawSource};
 use super::{
-    known_kernel_ids, Artifact, Direct, NetworkMode, Scenario, Source, Step,
-    DEFAULT_PXELINUX_KERNEL, DEFAULT_STEP_TIMEOUT, DEFAULT_TARGET_KERNEL, DEFAULT_TB_SIZE_MB,
-    DEFAULT_TOTAL_TIMEOUT,
+    known_kernel_ids, Artifact, Direct, Scenario, Source, Step, DEFAULT_PXELINUX_KERNEL,
+    DEFAULT_STEP_TIMEOUT, DEFAULT_TARGET_KERNEL, DEFAULT_TB_SIZE_MB, DEFAULT_TOTAL_TIMEOUT,
 };
+use crate::network::Network;
 use regex::bytes::Regex;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// TCG translation-buffer size to use: `machine.tb_size` if set (0 = QEMU's
 /// default), else [`DEFAULT_TB_SIZE_MB`] whatever the target kernel.
@@ -144,99 +145,16 @@ pub(super) fn scenario(
             ));
         }
     }
-    let mut networks = Vec::new();
-    if let Some(n) = raw.network {
-        let network = Key::new("network");
-        let modes = match n.mode {
-            RawModes::One(m) => vec![m],
-            RawModes::Many(v) => v,
-        };
-        let mode_key = network.clone().name("mode");
-        if modes.is_empty() {
-            return Err(Invalid::at(mode_key, "network.mode: an empty list"));
-        }
-        let bootfile = n.bootfile.unwrap_or_else(|| "pxelinux.0".into());
-        if n.inprocess.is_some() && !modes.iter().any(|m| m == "inprocess") {
-            return Err(Invalid::at(
-                network.clone().name("inprocess"),
-                "network.inprocess: only meaningful with mode \"inprocess\"",
-            ));
-        }
-        if n.dnsmasq.is_some() && !modes.iter().any(|m| m == "dnsmasq") {
-            return Err(Invalid::at(
-                network.clone().name("dnsmasq"),
-                "network.dnsmasq: only meaningful with mode \"dnsmasq\"",
-            ));
-        }
-        for m in &modes {
-            let mode = match m.as_str() {
-                "slirp" => NetworkMode::Slirp {
-                    bootfile: bootfile.clone(),
-                    tftp_server_name: n.tftp_server_name.clone(),
-                    net: n.net.clone(),
-                    dhcpstart: n.dhcpstart.clone(),
-                },
-                "inprocess" => {
-                    let common = crate::inprocess::config::Common {
-                        bootfile: Some(&bootfile),
-                        tftp_server_name: n.tftp_server_name.as_deref(),
-                        net: n.net.as_deref(),
-                        dhcpstart: n.dhcpstart.as_deref(),
-                    };
-                    let resolved = n
-                        .inprocess
-                        .clone()
-                        .unwrap_or_default()
-                        .resolve(&common)
-                        .map_err(|e| {
-                            Invalid::at(
-                                network.clone().name("inprocess"),
-                                format!("network.inprocess: {e}"),
-                            )
-                        })?;
-                    NetworkMode::InProcess(Box::new(resolved))
-                }
-                "dnsmasq" => {
-                    if let Some(t) = &n.tftp_server_name {
-                        return Err(Invalid::at(
-                            network.clone().name("tftp_server_name"),
-                            format!(
-                                "network.tftp_server_name {t:?}: not supported in mode \"dnsmasq\" (its TFTP server is the DHCP server)"
-                            ),
-                        ));
-                    }
-                    let settings = n
-                        .dnsmasq
-                        .clone()
-                        .unwrap_or_default()
-                        .resolve(&bootfile, n.net.as_deref(), n.dhcpstart.as_deref())
-                        .map_err(|e| Invalid::at(network.clone(), format!("network: {e}")))?;
-                    NetworkMode::Dnsmasq(settings)
-                }
-                other => {
-                    return Err(Invalid::at(
-                        mode_key,
-                        format!(
-                            "network.mode {other:?}: unknown (supported: \"slirp\", \"inprocess\", \"dnsmasq\")"
-                        ),
-                    ))
-                }
-            };
-            if networks
-                .iter()
-                .any(|x: &NetworkMode| x.name() == mode.name())
-            {
-                return Err(Invalid::at(
-                    mode_key,
-                    format!("network.mode: {m:?} listed twice"),
-                ));
-            }
-            networks.push(mode);
-        }
-    }
+    let networks = match &raw.network {
+        None => Vec::new(),
+        Some(n) => n.networks().map_err(|e| {
+            let key = Key::new("network");
+            Invalid::at(e.key.map_or(key.clone(), |k| key.name(k)), e.message)
+        })?,
+    };
     let mut networks = networks.into_iter();
     let network = networks.next();
-    let other_networks: Vec<NetworkMode> = networks.collect();
+    let other_networks: Vec<Arc<dyn Network>> = networks.collect();
     let mut tftp = BTreeMap::new();
     for (p, s) in raw.tftp {
         let key = Key::new("tftp").name(&p);
@@ -369,10 +287,10 @@ pub(super) fn scenario(
 fn check_http_placeholders<'a>(
     has_http: bool,
     tftp: &BTreeMap<String, Source>,
-    networks: impl Iterator<Item = &'a NetworkMode>,
+    networks: impl Iterator<Item = &'a Arc<dyn Network>>,
 ) -> Result<(), Invalid> {
     let p = crate::http::PLACEHOLDER;
-    let networks: Vec<&NetworkMode> = networks.collect();
+    let networks: Vec<&Arc<dyn Network>> = networks.collect();
     if has_http {
         if networks.is_empty() {
             return Err(Invalid::at(Key::new("http"), "http: needs a [network]"));
@@ -388,13 +306,9 @@ fn check_http_placeholders<'a>(
         }
     }
     for n in networks {
-        let (mode, options) = match n {
-            NetworkMode::Dnsmasq(s) => ("dnsmasq", [&s.opt209, &s.opt210]),
-            NetworkMode::InProcess(c) => ("inprocess", [&c.opt209, &c.opt210]),
-            NetworkMode::Slirp { .. } => continue,
-        };
-        for (k, v) in ["opt209", "opt210"].into_iter().zip(options) {
-            if v.as_deref().is_some_and(|v| v.contains(p)) {
+        for (k, v) in n.http_options() {
+            if v.contains(p) {
+                let mode = n.name();
                 return Err(Invalid::at(
                     Key::new("network").name(mode).name(k),
                     format!("network.{mode}.{k}: uses {p}, which needs an [http] section"),
