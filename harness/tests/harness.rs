@@ -373,18 +373,15 @@ fn two_runs_of_one_scenario_take_turns_on_its_artifact_directory() {
     use netboot_harness::artifacts::ArtifactDir;
     let root = tempfile::tempdir().expect("tempdir");
     let first = ArtifactDir::fresh(root.path(), "same").expect("first");
-    std::fs::write(first.file("console.log"), "first run").expect("write");
+    std::fs::write(first.console_log(), "first run").expect("write");
     let root_path = root.path().to_path_buf();
     let started = std::time::Instant::now();
     let second = std::thread::spawn(move || {
         let d = ArtifactDir::fresh(&root_path, "same").expect("second");
-        (started.elapsed(), d.file("console.log").exists())
+        (started.elapsed(), d.console_log().exists())
     });
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        first.file("console.log").exists(),
-        "second run wiped a live run"
-    );
+    assert!(first.console_log().exists(), "second run wiped a live run");
     drop(first);
     let (waited, leftover) = second.join().expect("thread");
     assert!(
