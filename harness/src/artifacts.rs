@@ -145,7 +145,7 @@ pub fn source_file(
     scratch: &Path,
 ) -> Result<PathBuf, HarnessError> {
     match src {
-        Source::Artifact(a) => payloads.get(a, &scenario.payload_params()),
+        Source::Payload(a) => payloads.get(a, &scenario.payload_params()),
         Source::File(p) => Ok(p.clone()),
         Source::Text(t) => {
             std::fs::write(scratch, t).map_err(|e| HarnessError::io("writing", scratch, e))?;
@@ -189,7 +189,7 @@ pub fn write_tftp_tree(
                 place(p, &dest)?;
                 format!("file {}", p.display())
             }
-            Source::Artifact(a) => {
+            Source::Payload(a) => {
                 let p = payloads.get(a, &scenario.payload_params())?;
                 place(&p, &dest)?;
                 format!("{a} = {}", p.display())

@@ -14,7 +14,7 @@ use netboot_harness::network::{Shared, Slirp};
 use netboot_harness::payload::Params;
 use netboot_harness::qemu::{MachineSpec, QemuBinary};
 use netboot_harness::runner::{self, Harness, Prepared, RunOptions};
-use netboot_harness::scenario::{self, Artifact, Scenario};
+use netboot_harness::scenario::{self, Payload, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -306,7 +306,7 @@ async fn boot(a: BootArgs) -> Result<i32> {
             );
             let payloads = netboot_harness::payload::Payloads::new()?;
             Some(payloads.get(
-                &Artifact::Pxelinux,
+                &Payload::Pxelinux,
                 &Params {
                     pxelinux_kernel: &a.pxelinux_kernel,
                     pxelinux_cmdline: s390_pxelinux::build::DEFAULT_CMDLINE,

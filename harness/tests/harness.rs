@@ -8,7 +8,7 @@ mod support;
 
 use netboot_harness::console::ExpectFailure;
 use netboot_harness::qemu::{parse_version, NetbootFirmware};
-use netboot_harness::scenario::{self, Artifact, Scenario, Source};
+use netboot_harness::scenario::{self, Payload, Scenario, Source};
 use std::io::BufRead;
 use std::time::Duration;
 use support::*;
@@ -157,25 +157,26 @@ fn every_shipped_scenario_is_valid() {
 }
 
 #[test]
-fn artifacts_and_inline_text_are_told_apart() {
+fn payloads_and_inline_text_are_told_apart() {
     let sc = scenario(
         "ok",
         &format!(
-            "{MINIMAL}\n[[disk]]\nartifact = \"rootfs-disk\"\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd:extra\", {{ text = \"@not-an-artifact\" }}]\n"
+            "{MINIMAL}\n[[disk]]\nartifact = \"rootfs-disk\"\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd:extra\", {{ text = \"@not-an-artifact\" }}, {{ payload = \"target-initrd\" }}]\n"
         ),
     )
     .expect("valid");
     assert_eq!(
         sc.tftp.get("pxelinux.0"),
-        Some(&Source::Artifact(Artifact::Pxelinux))
+        Some(&Source::Payload(Payload::Pxelinux))
     );
-    assert_eq!(sc.disks, vec![Source::Artifact(Artifact::RootfsDisk)]);
+    assert_eq!(sc.disks, vec![Source::Payload(Payload::RootfsDisk)]);
     let d = sc.direct.expect("direct");
     assert_eq!(
         d.initrd,
         vec![
-            Source::Artifact(Artifact::TargetFragment("extra".into())),
-            Source::Text("@not-an-artifact".into())
+            Source::Payload(Payload::TargetFragment("extra".into())),
+            Source::Text("@not-an-artifact".into()),
+            Source::Payload(Payload::TargetInitrd),
         ]
     );
     // The minimal kernel is the default loader and target.
@@ -196,7 +197,7 @@ fn invalid_scenarios_name_the_offending_key() {
         ("[tftp]\n\"../escape\" = \"x\"\n", "tftp"),
         (
             "[tftp]\n\"kernel\" = \"@no-such-thing\"\n",
-            "unknown artifact @no-such-thing",
+            "unknown payload @no-such-thing",
         ),
     ];
     for (extra, needle) in cases {

@@ -1,6 +1,6 @@
 //! Scenario files: one TOML file per scenario (format documented in
 //! `scenarios/README.md`). This module owns the validated [`Scenario`] and
-//! what it is made of, artifact references (`@name`), per-run variants and
+//! what it is made of, payload references (`@name`), per-run variants and
 //! discovery of scenario files in directories. The file as written is
 //! [`raw`]'s (serde, unknown keys rejected), the checks are [`validate`]'s,
 //! and where a key or step sits in the file is [`location`]'s: errors give
@@ -11,7 +11,7 @@ mod location;
 mod raw;
 mod validate;
 
-pub use crate::payload::Artifact;
+pub use crate::payload::Payload;
 pub use location::{Invalid, Key};
 
 use crate::network::Network;
@@ -50,8 +50,8 @@ pub enum Source {
     Text(String),
     /// A host file, relative to the scenario file's directory.
     File(PathBuf),
-    /// A built artifact.
-    Artifact(Artifact),
+    /// A built payload (`@name`).
+    Payload(Payload),
 }
 
 /// One expected console step.

@@ -75,7 +75,7 @@ pub(super) enum RawSource {
 /// reader is told instead.
 pub(super) const UNTAGGED_SOURCE_MESSAGE: (&str, &str) = (
     "data did not match any variant of untagged enum RawSource",
-    "expected a string or a table with one of `text`, `file`, `artifact`",
+    "expected a string or a table with one of `text`, `file`, `payload`",
 );
 
 #[derive(Deserialize)]
@@ -83,7 +83,9 @@ pub(super) const UNTAGGED_SOURCE_MESSAGE: (&str, &str) = (
 pub(super) struct RawSourceTable {
     pub text: Option<String>,
     pub file: Option<PathBuf>,
-    pub artifact: Option<String>,
+    /// `payload = "name"`; `artifact` is the older spelling, still read.
+    #[serde(alias = "artifact")]
+    pub payload: Option<String>,
 }
 
 #[derive(Deserialize)]

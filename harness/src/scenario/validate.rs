@@ -8,7 +8,7 @@
 use super::location::{Invalid, Key, Locator};
 use super::raw::{RawScenario, RawSource};
 use super::{
-    known_kernel_ids, Artifact, Direct, Scenario, Source, Step, DEFAULT_PXELINUX_KERNEL,
+    known_kernel_ids, Direct, Payload, Scenario, Source, Step, DEFAULT_PXELINUX_KERNEL,
     DEFAULT_STEP_TIMEOUT, DEFAULT_TARGET_KERNEL, DEFAULT_TB_SIZE_MB, DEFAULT_TOTAL_TIMEOUT,
 };
 use crate::network::Network;
@@ -55,12 +55,12 @@ fn valid_tftp_path(p: &str) -> bool {
 /// A source as written at `key`; `file` sources are relative to `base`.
 fn source(base: &Path, key: Key, raw: RawSource) -> Result<Source, Invalid> {
     match raw {
-        RawSource::Plain(s) => match Artifact::parse(&s) {
-            Some(Ok(a)) => Ok(Source::Artifact(a)),
+        RawSource::Plain(s) => match Payload::parse(&s) {
+            Some(Ok(a)) => Ok(Source::Payload(a)),
             Some(Err(e)) => Err(Invalid::at(key.clone(), format!("{key}: {e}"))),
             None => Ok(Source::Text(s)),
         },
-        RawSource::Table(t) => match (t.text, t.file, t.artifact) {
+        RawSource::Table(t) => match (t.text, t.file, t.payload) {
             (Some(s), None, None) => Ok(Source::Text(s)),
             (None, Some(f), None) => Ok(Source::File(base.join(f))),
             (None, None, Some(a)) => {
@@ -69,15 +69,15 @@ fn source(base: &Path, key: Key, raw: RawSource) -> Result<Source, Invalid> {
                 } else {
                     format!("@{a}")
                 };
-                match Artifact::parse(&a) {
-                    Some(Ok(a)) => Ok(Source::Artifact(a)),
+                match Payload::parse(&a) {
+                    Some(Ok(a)) => Ok(Source::Payload(a)),
                     Some(Err(e)) => Err(Invalid::at(key.clone(), format!("{key}: {e}"))),
-                    None => Err(Invalid::at(key.clone(), format!("{key}: bad artifact"))),
+                    None => Err(Invalid::at(key.clone(), format!("{key}: bad payload"))),
                 }
             }
             _ => Err(Invalid::at(
                 key.clone(),
-                format!("{key}: a table source needs exactly one of `text`, `file`, `artifact`"),
+                format!("{key}: a table source needs exactly one of `text`, `file`, `payload`"),
             )),
         },
     }
@@ -165,7 +165,7 @@ pub(super) fn scenario(
             ));
         }
         let src = source(base, key.clone(), s)?;
-        if matches!(src, Source::Artifact(Artifact::RootfsDisk)) {
+        if matches!(src, Source::Payload(Payload::RootfsDisk)) {
             return Err(Invalid::at(
                 key,
                 format!("tftp.{p:?}: @rootfs-disk is a disk image; list it under [[disk]]"),
