@@ -395,118 +395,78 @@ fn two_runs_of_one_scenario_take_turns_on_its_artifact_directory() {
     );
 }
 
+/// Each `tests/scenario-errors/<case>.toml` must fail to parse with exactly
+/// the message in `<case>.stderr` (file, line, column, key, the offending
+/// line under a marker), as if it were `scenarios/<case>.toml`. A changed
+/// message shows a diff naming the case; `NETBOOT_BLESS=1` rewrites the
+/// snapshots (then review them with `git diff`), as trybuild's
+/// `TRYBUILD=overwrite` does.
 #[test]
-fn scenario_typos_name_the_file_line_column_and_key() {
-    let cases: &[(&[&str], &str, &str)] = &[
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[[step]]",
-                "expct = 'y'",
-            ],
-            ":5:1: ",
-            "step 1 expct: unknown field `expct`, expected one of `expect`",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[netwrk]",
-                "mode = 'slirp'",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":2:2: ",
-            "netwrk: unknown field `netwrk`",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[[step]]",
-                "expect = 'y'",
-                "[[step]]",
-                "expect = 'z'",
-                "timeout = 'ten'",
-            ],
-            ":8:11: ",
-            "step 2 timeout: invalid type: string \"ten\", expected f64",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":3:14: ",
-            "invalid literal string",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[machine]",
-                "mac = '52:54'",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":5:7: ",
-            "machine.mac \"52:54\": expected six colon-separated hex bytes",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[kernels]",
-                "target = '6.2'",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":5:10: ",
-            "kernels.target \"6.2\": unknown kernel id (known: minimal",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[http]",
-                "[[http.fault]]",
-                "kind = 'status'",
-                "status = 99",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":7:10: ",
-            "http.fault 1 status 99: must be 100..=599",
-        ),
-    ];
-    for (text, at, key_and_message) in cases {
-        let text = lines(text);
-        let msg = scenario_error(&text);
-        let line_no: usize = at[1..]
-            .split(':')
-            .next()
-            .and_then(|l| l.parse().ok())
-            .expect("line");
-        let offending = text.lines().nth(line_no - 1).expect("offending line");
-        assert!(
-            msg.starts_with(&format!(
-                "scenario /nonexistent/scenarios/bad.toml{at}{key_and_message}"
-            )),
-            "{msg}"
-        );
-        assert!(
-            msg.contains(&format!(" {line_no} | {offending}\n")),
-            "{msg}"
-        );
+fn scenario_errors_match_their_snapshots() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario-errors");
+    let bless = std::env::var_os("NETBOOT_BLESS").is_some_and(|v| v == "1");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/scenario-errors")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 10,
+        "only {} cases in {}",
+        cases.len(),
+        dir.display()
+    );
+    let mut mismatches = Vec::new();
+    for case in cases {
+        let name = case
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let text = std::fs::read_to_string(&case).expect("case text");
+        let path = std::path::Path::new("scenarios").join(format!("{name}.toml"));
+        let actual = match Scenario::parse(&text, &path) {
+            Ok(_) => "(valid: no error)\n".to_string(),
+            Err(e) => format!("{e}\n"),
+        };
+        let snapshot = case.with_extension("stderr");
+        if bless {
+            std::fs::write(&snapshot, &actual).expect("writing the snapshot");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        if expected != actual {
+            mismatches.push(format!(
+                "{}: differs from {} (NETBOOT_BLESS=1 rewrites it)\n{}",
+                case.display(),
+                snapshot.display(),
+                line_diff(&expected, &actual)
+            ));
+        }
     }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// `-expected` / `+actual` for the lines that differ, position by position
+/// (the snapshots are a few lines: no alignment needed).
+fn line_diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = String::new();
+    for i in 0..e.len().max(a.len()) {
+        match (e.get(i), a.get(i)) {
+            (Some(x), Some(y)) if x == y => out.push_str(&format!("  {x}\n")),
+            (x, y) => {
+                if let Some(x) = x {
+                    out.push_str(&format!("- {x}\n"));
+                }
+                if let Some(y) = y {
+                    out.push_str(&format!("+ {y}\n"));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[test]
