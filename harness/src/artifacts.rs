@@ -15,18 +15,26 @@ pub fn artifacts_root() -> PathBuf {
     crate::payload::target_dir().join("boot-artifacts")
 }
 
-/// One run's artifact directory. It holds an exclusive lock on
-/// `root/.<name>.lock` while it lives, so two processes running the same
-/// scenario (two engineers, `cargo test` beside `cargo nextest`) take turns
-/// instead of deleting each other's TFTP tree.
+/// One run's artifact directory, and the one place its file names are
+/// spelled (the network modes name the captures and server logs they write
+/// into it: `net.pcap`, `network.pcap`, `dhcp.log`, `tftp.log`,
+/// `dnsmasq.*`). A run's directory ([`ArtifactDir::fresh`]) holds an
+/// exclusive lock on `root/.<name>.lock` while it lives, so two processes
+/// running the same scenario (two engineers, `cargo test` beside `cargo
+/// nextest`) take turns instead of deleting each other's TFTP tree.
 #[derive(Debug)]
 pub struct ArtifactDir {
     /// The directory.
     pub dir: PathBuf,
-    _lock: std::fs::File,
+    _lock: Option<std::fs::File>,
 }
 
 impl ArtifactDir {
+    /// The files worth opening first after a failed run, as a failure
+    /// report lists them.
+    pub const FIRST_LOOK: &'static str =
+        "console.log, qemu-cmdline.sh, tftp-tree.txt, qemu.log, qmp.log";
+
     /// Creates `root/<name>`, removing what a previous run left there
     /// (after waiting for any other run of the same scenario to finish).
     pub fn fresh(root: &Path, name: &str) -> Result<ArtifactDir, HarnessError> {
@@ -51,17 +59,80 @@ impl ArtifactDir {
             std::fs::remove_dir_all(&dir).map_err(|e| HarnessError::io("removing", &dir, e))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io("creating", &dir, e))?;
-        Ok(ArtifactDir { dir, _lock: lock })
+        Ok(ArtifactDir {
+            dir,
+            _lock: Some(lock),
+        })
     }
 
-    /// A path inside the directory.
-    pub fn file(&self, name: &str) -> PathBuf {
+    /// `dir` as a run directory, created if missing and kept as it is
+    /// otherwise (`boot --artifacts DIR`, a temporary directory): no lock,
+    /// nothing removed.
+    pub fn existing(dir: &Path) -> Result<ArtifactDir, HarnessError> {
+        std::fs::create_dir_all(dir).map_err(|e| HarnessError::io("creating", dir, e))?;
+        Ok(ArtifactDir {
+            dir: dir.to_path_buf(),
+            _lock: None,
+        })
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// The TFTP root.
     pub fn tftp_root(&self) -> PathBuf {
-        self.dir.join("tftp")
+        self.file("tftp")
+    }
+
+    /// The TFTP tree's listing.
+    pub fn tftp_listing(&self) -> PathBuf {
+        self.file("tftp-tree.txt")
+    }
+
+    /// The console transcript.
+    pub fn console_log(&self) -> PathBuf {
+        self.file("console.log")
+    }
+
+    /// QEMU's console, output, QMP transcript and command line.
+    pub fn machine_logs(&self) -> crate::qemu::MachineLogs {
+        crate::qemu::MachineLogs {
+            console: Some(self.console_log()),
+            qemu_output: Some(self.file("qemu.log")),
+            qmp: Some(self.file("qmp.log")),
+            cmdline: Some(self.file("qemu-cmdline.sh")),
+        }
+    }
+
+    /// The verdict.
+    pub fn result(&self) -> PathBuf {
+        self.file("result.txt")
+    }
+
+    /// The run's HTTP server's log.
+    pub fn http_log(&self) -> PathBuf {
+        self.file("http.log")
+    }
+
+    /// Disk `i` (0-based) when it is inline text.
+    pub fn disk(&self, i: usize) -> PathBuf {
+        self.file(&format!("disk{i}.img"))
+    }
+
+    /// The direct-boot kernel when it is inline text.
+    pub fn direct_kernel(&self) -> PathBuf {
+        self.file("direct-kernel")
+    }
+
+    /// Direct-boot initrd `i` (0-based) when it is inline text.
+    pub fn direct_initrd_part(&self, i: usize) -> PathBuf {
+        self.file(&format!("direct-initrd-{i}"))
+    }
+
+    /// The direct-boot initrds, concatenated.
+    pub fn direct_initrd(&self) -> PathBuf {
+        self.file("direct-initrd.img")
     }
 }
 
@@ -74,7 +145,7 @@ pub fn source_file(
     scratch: &Path,
 ) -> Result<PathBuf, HarnessError> {
     match src {
-        Source::Artifact(a) => payloads.get(a, &scenario.payload_params()),
+        Source::Payload(a) => payloads.get(a, &scenario.payload_params()),
         Source::File(p) => Ok(p.clone()),
         Source::Text(t) => {
             std::fs::write(scratch, t).map_err(|e| HarnessError::io("writing", scratch, e))?;
@@ -118,7 +189,7 @@ pub fn write_tftp_tree(
                 place(p, &dest)?;
                 format!("file {}", p.display())
             }
-            Source::Artifact(a) => {
+            Source::Payload(a) => {
                 let p = payloads.get(a, &scenario.payload_params())?;
                 place(&p, &dest)?;
                 format!("{a} = {}", p.display())
@@ -127,7 +198,7 @@ pub fn write_tftp_tree(
         let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
         listing.push_str(&format!("{rel:<40} {size:>10}  {origin}\n"));
     }
-    let list_path = dir.file("tftp-tree.txt");
+    let list_path = dir.tftp_listing();
     std::fs::write(&list_path, &listing).map_err(|e| HarnessError::io("writing", &list_path, e))?;
     Ok(listing)
 }

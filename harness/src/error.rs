@@ -44,7 +44,7 @@ pub enum HarnessError {
     /// A payload could not be built.
     #[error("building payload {name}: {message}")]
     Payload {
-        /// The artifact name (e.g. `@pxelinux`).
+        /// The payload name (e.g. `@pxelinux`).
         name: String,
         /// What went wrong.
         message: String,

@@ -8,12 +8,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use netboot_harness::artifacts::ArtifactDir;
 use netboot_harness::console::Forbidden;
-use netboot_harness::network::{NetContext, Network, Slirp};
+use netboot_harness::network::{Shared, Slirp};
 use netboot_harness::payload::Params;
-use netboot_harness::qemu::{Machine, MachineLogs, MachineSpec, QemuBinary};
-use netboot_harness::runner::{self, Harness, RunOptions};
-use netboot_harness::scenario::{self, Artifact, Scenario};
+use netboot_harness::qemu::{MachineSpec, QemuBinary};
+use netboot_harness::runner::{self, Harness, Prepared, RunOptions};
+use netboot_harness::scenario::{self, Payload, Scenario};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -305,7 +306,7 @@ async fn boot(a: BootArgs) -> Result<i32> {
             );
             let payloads = netboot_harness::payload::Payloads::new()?;
             Some(payloads.get(
-                &Artifact::Pxelinux,
+                &Payload::Pxelinux,
                 &Params {
                     pxelinux_kernel: &a.pxelinux_kernel,
                     pxelinux_cmdline: s390_pxelinux::build::DEFAULT_CMDLINE,
@@ -321,34 +322,27 @@ async fn boot(a: BootArgs) -> Result<i32> {
         let _ = std::fs::remove_file(&boot_path);
         std::os::unix::fs::symlink(std::fs::canonicalize(&p)?, &boot_path)?;
     }
-    let net = Slirp {
-        bootfile: Some(a.bootfile.clone()),
-        pcap: if a.artifacts.is_some() {
+    let net = Slirp::new(
+        Shared {
+            bootfile: a.bootfile.clone(),
+            ..Shared::default()
+        },
+        if a.artifacts.is_some() {
             netboot_harness::network::PcapMode::from_env()
         } else {
             netboot_harness::network::PcapMode::Off
         },
-        ..Slirp::default()
-    };
-    let att = net.attach(&NetContext {
-        tftp_root: &tree,
-        mac: a.mac.as_deref(),
-        artifacts: &logs_dir,
-    })?;
+    );
+    let dir = ArtifactDir::existing(&logs_dir)?;
     let spec = MachineSpec {
         memory_mb: a.memory,
         uuid: a.uuid.clone(),
-        net_args: att.qemu_args,
         accel: netboot_harness::accel::from_env()?,
         ..MachineSpec::default()
     };
-    let logs = MachineLogs {
-        console: Some(logs_dir.join("console.log")),
-        qemu_output: Some(logs_dir.join("qemu.log")),
-        qmp: Some(logs_dir.join("qmp.log")),
-        cmdline: Some(logs_dir.join("qemu-cmdline.sh")),
-    };
-    let mut m = Machine::launch(&qemu, &spec, &logs).await?;
+    let mut prepared = Prepared::new(&dir, spec);
+    prepared.attach(&net, &tree, a.mac.as_deref(), None)?;
+    let mut m = prepared.launch(&qemu).await?;
     eprintln!(
         "netboot-harness: QEMU {}.{}.{} pid {} (Ctrl-C quits){}",
         qemu.version.0,

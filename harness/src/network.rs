@@ -1,16 +1,25 @@
 //! The guest's network: the seam between a scenario's `[network]` section and
-//! QEMU's `-netdev/-device` arguments. A [`Network`] attaches itself for one
-//! run and returns the QEMU arguments plus a guard that keeps any host-side
-//! service alive until the run ends. `slirp` (QEMU's built-in DHCP and
-//! TFTP) lives here; `inprocess` ([`crate::inprocess`]) and `dnsmasq`
-//! ([`crate::dnsmasq`]) are modules of their own. [`child_setup`] is how
-//! every process of a run (QEMU, dnsmasq) enters the run's network
-//! namespace and dies with the harness. This module must not know about
-//! consoles or scenarios' steps.
+//! QEMU's `-netdev/-device` arguments. [`Section`] is the `[network]` table
+//! as written; [`Section::networks`] is the one constructor, which hands each
+//! mode its own `[network.<mode>]` section and the keys every mode shares
+//! ([`Shared`]). A [`Network`] attaches itself for one run and returns the
+//! QEMU arguments plus a guard that keeps any host-side service alive until
+//! the run ends. `slirp` (QEMU's built-in DHCP and TFTP) lives here;
+//! `inprocess` ([`crate::inprocess`]) and `dnsmasq` ([`crate::dnsmasq`]) are
+//! modules of their own. [`child_setup`] is how every process of a run
+//! (QEMU, dnsmasq) enters the run's network namespace and dies with the
+//! harness. This module must not know about consoles or scenarios' steps.
 
 use crate::HarnessError;
-use std::net::Ipv4Addr;
+use serde::Deserialize;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The text scenarios write for the run's HTTP server (`${http}`), which
+/// the modes replace in their DHCP options ([`Network::with_http_url`]);
+/// [`crate::http::PLACEHOLDER`] is the same.
+pub const HTTP_PLACEHOLDER: &str = "${http}";
 
 /// What a network needs to know about the run it joins.
 #[derive(Debug, Clone)]
@@ -19,16 +28,18 @@ pub struct NetContext<'a> {
     pub tftp_root: &'a Path,
     /// The guest NIC's MAC address, if the scenario sets one.
     pub mac: Option<&'a str>,
-    /// The run's artifact directory (for a pcap or a server log).
+    /// The run's directory (for a pcap or a server log).
     pub artifacts: &'a Path,
+    /// The run's HTTP server when it listens on the host's loopback, for a
+    /// network that relays the guest's connections to it
+    /// ([`HttpSite::Relayed`]).
+    pub http_backend: Option<SocketAddr>,
 }
 
 /// A network attached to one run.
 pub struct NetAttachment {
     /// `-netdev ... -device ...` arguments for QEMU.
     pub qemu_args: Vec<String>,
-    /// Packet capture written during the run, if any.
-    pub pcap: Option<PathBuf>,
     /// A network namespace (e.g. `/run/netns/NAME`) QEMU must run in to
     /// see its `-netdev` (the `dnsmasq` mode's tap); `None`: the harness's
     /// own. Passed on as [`crate::qemu::MachineSpec::netns`].
@@ -37,29 +48,195 @@ pub struct NetAttachment {
     pub guard: Option<Box<dyn Send>>,
 }
 
-/// A network mode.
-pub trait Network: Send + Sync {
-    /// The mode's name as written in scenario files.
-    fn mode(&self) -> &'static str;
+/// Where a run's HTTP server ([`crate::http`]) listens so that the guest
+/// reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpSite {
+    /// On an ephemeral port of 127.0.0.1, which the guest reaches at
+    /// `guest_addr` and the same port (slirp forwards its host address).
+    HostLoopback {
+        /// The address the guest connects to.
+        guest_addr: Ipv4Addr,
+    },
+    /// On an ephemeral port of 127.0.0.1; the network relays the guest's
+    /// connections to port 80 of `guest_addr` to it
+    /// ([`NetContext::http_backend`]).
+    Relayed {
+        /// The address the guest connects to (port 80).
+        guest_addr: Ipv4Addr,
+    },
+    /// On port 80 of `addr` inside the run's network namespace.
+    InNamespace {
+        /// The address it binds and the guest connects to.
+        addr: Ipv4Addr,
+    },
+}
+
+/// A network mode, its settings resolved.
+pub trait Network: std::fmt::Debug + Send + Sync {
+    /// The mode's name as written in scenario files (`mode = "…"`).
+    fn name(&self) -> &'static str;
     /// Attaches the network for one run. Called inside the run's tokio
     /// runtime, so implementations may spawn tasks.
     fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError>;
+    /// Where the run's HTTP server must listen for this network; an error
+    /// names the key that makes it impossible.
+    fn http_site(&self) -> Result<HttpSite, String>;
+    /// The settings that may name the run's HTTP server
+    /// ([`HTTP_PLACEHOLDER`]): (key in `[network.<mode>]`, value).
+    fn http_options(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
+    }
+    /// The same network with `base` in place of every
+    /// [`HTTP_PLACEHOLDER`] in [`Network::http_options`].
+    fn with_http_url(&self, base: &str) -> Arc<dyn Network>;
 }
 
-/// QEMU's user-mode network (slirp): its DHCP server hands out 10.0.2.15
-/// (by default) with the boot file name, and its TFTP server serves the tree.
-#[derive(Debug, Clone, Default)]
-pub struct Slirp {
+/// The `[network]` keys every mode shares, defaults filled in (the names
+/// are slirp's, whose addressing the other modes follow: [`Addressing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shared {
     /// DHCP boot file name (option 67 / `file`); `pxelinux.0` by default.
-    pub bootfile: Option<String>,
+    pub bootfile: String,
     /// DHCP option 66 (`tftp-server-name`).
     pub tftp_server_name: Option<String>,
     /// Guest network in CIDR form (`net=`), e.g. `192.168.76.0/24`.
     pub net: Option<String>,
     /// First address handed out by DHCP (`dhcpstart=`).
     pub dhcpstart: Option<String>,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            bootfile: "pxelinux.0".into(),
+            tftp_server_name: None,
+            net: None,
+            dhcpstart: None,
+        }
+    }
+}
+
+/// A scenario's `[network]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    mode: Modes,
+    bootfile: Option<String>,
+    tftp_server_name: Option<String>,
+    net: Option<String>,
+    dhcpstart: Option<String>,
+    inprocess: Option<crate::inprocess::InProcessConfig>,
+    dnsmasq: Option<crate::dnsmasq::DnsmasqConfig>,
+}
+
+/// `mode = "slirp"` or `mode = ["slirp", "inprocess"]` (one run per mode).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Modes {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A `[network]` section that does not resolve: the key inside it to
+/// blame (`None`: the section) and the message, which names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionError {
+    /// `mode`, `inprocess`, `tftp_server_name`, … (under `network`).
+    pub key: Option<&'static str>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SectionError {
+    fn at(key: Option<&'static str>, message: impl Into<String>) -> SectionError {
+        SectionError {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+impl Section {
+    /// The networks this section asks for, one per mode in order: the one
+    /// constructor of every mode. Each mode resolves its own
+    /// `[network.<mode>]` section against the [`Shared`] keys.
+    pub fn networks(&self) -> Result<Vec<Arc<dyn Network>>, SectionError> {
+        let modes = match &self.mode {
+            Modes::One(m) => vec![m.clone()],
+            Modes::Many(v) => v.clone(),
+        };
+        if modes.is_empty() {
+            return Err(SectionError::at(
+                Some("mode"),
+                "network.mode: an empty list",
+            ));
+        }
+        let shared = Shared {
+            bootfile: self.bootfile.clone().unwrap_or_else(|| "pxelinux.0".into()),
+            tftp_server_name: self.tftp_server_name.clone(),
+            net: self.net.clone(),
+            dhcpstart: self.dhcpstart.clone(),
+        };
+        for (name, given) in [
+            ("inprocess", self.inprocess.is_some()),
+            ("dnsmasq", self.dnsmasq.is_some()),
+        ] {
+            if given && !modes.iter().any(|m| m == name) {
+                return Err(SectionError::at(
+                    Some(name),
+                    format!("network.{name}: only meaningful with mode \"{name}\""),
+                ));
+            }
+        }
+        let mut networks: Vec<Arc<dyn Network>> = Vec::new();
+        for m in &modes {
+            let network: Arc<dyn Network> = match m.as_str() {
+                "slirp" => Arc::new(Slirp::new(shared.clone(), PcapMode::from_env())),
+                "inprocess" => Arc::new(crate::inprocess::InProcess::from_section(
+                    &shared,
+                    self.inprocess.as_ref(),
+                )?),
+                "dnsmasq" => Arc::new(crate::dnsmasq::Dnsmasq::from_section(
+                    &shared,
+                    self.dnsmasq.as_ref(),
+                )?),
+                other => {
+                    return Err(SectionError::at(
+                        Some("mode"),
+                        format!(
+                            "network.mode {other:?}: unknown (supported: \"slirp\", \"inprocess\", \"dnsmasq\")"
+                        ),
+                    ))
+                }
+            };
+            if networks.iter().any(|n| n.name() == network.name()) {
+                return Err(SectionError::at(
+                    Some("mode"),
+                    format!("network.mode: {m:?} listed twice"),
+                ));
+            }
+            networks.push(network);
+        }
+        Ok(networks)
+    }
+}
+
+/// QEMU's user-mode network (slirp): its DHCP server hands out 10.0.2.15
+/// (by default) with the boot file name, and its TFTP server serves the tree.
+#[derive(Debug, Clone, Default)]
+pub struct Slirp {
+    /// The `[network]` keys (slirp has no section of its own).
+    pub shared: Shared,
     /// Record a pcap of the guest's traffic (`filter-dump`).
     pub pcap: PcapMode,
+}
+
+impl Slirp {
+    /// Slirp with `shared`'s settings, capturing as `pcap` says.
+    pub fn new(shared: Shared, pcap: PcapMode) -> Slirp {
+        Slirp { shared, pcap }
+    }
 }
 
 /// Bytes kept per packet in [`PcapMode::Headers`]: Ethernet, IP, UDP and
@@ -90,12 +267,12 @@ impl PcapMode {
     }
 
     /// QEMU's `filter-dump` on netdev `n0` into `<artifacts>/net.pcap`, as
-    /// this mode asks: the capture's path and the `-object` arguments (both
-    /// empty when off). Shared by the modes whose traffic passes through a
-    /// QEMU netdev (slirp, dnsmasq's tap).
-    pub fn filter_dump(self, artifacts: &Path) -> (Option<PathBuf>, Vec<String>) {
+    /// this mode asks: the `-object` arguments (none when off). Shared by
+    /// the modes whose traffic passes through a QEMU netdev (slirp,
+    /// dnsmasq's tap).
+    pub fn filter_dump(self, artifacts: &Path) -> Vec<String> {
         if self == PcapMode::Off {
-            return (None, Vec::new());
+            return Vec::new();
         }
         let pcap = artifacts.join("net.pcap");
         let mut obj = format!(
@@ -105,7 +282,7 @@ impl PcapMode {
         if self == PcapMode::Headers {
             obj.push_str(&format!(",maxlen={HEADER_SNAPLEN}"));
         }
-        (Some(pcap), vec!["-object".into(), obj])
+        vec!["-object".into(), obj]
     }
 }
 
@@ -211,23 +388,24 @@ pub fn nic_device(netdev_id: &str, mac: Option<&str>) -> String {
 }
 
 impl Network for Slirp {
-    fn mode(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         "slirp"
     }
 
     fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
+        let s = &self.shared;
         let mut netdev = format!(
             "user,id=n0,tftp={},bootfile={}",
             qemu_opt_value(&ctx.tftp_root.display().to_string()),
-            qemu_opt_value(self.bootfile.as_deref().unwrap_or("pxelinux.0"))
+            qemu_opt_value(&s.bootfile)
         );
-        if let Some(s) = &self.tftp_server_name {
-            netdev.push_str(&format!(",tftp-server-name={}", qemu_opt_value(s)));
+        if let Some(t) = &s.tftp_server_name {
+            netdev.push_str(&format!(",tftp-server-name={}", qemu_opt_value(t)));
         }
-        if let Some(n) = &self.net {
+        if let Some(n) = &s.net {
             netdev.push_str(&format!(",net={}", qemu_opt_value(n)));
         }
-        if let Some(d) = &self.dhcpstart {
+        if let Some(d) = &s.dhcpstart {
             netdev.push_str(&format!(",dhcpstart={}", qemu_opt_value(d)));
         }
         let mut args = vec![
@@ -236,14 +414,27 @@ impl Network for Slirp {
             "-device".to_string(),
             nic_device("n0", ctx.mac),
         ];
-        let (pcap, dump) = self.pcap.filter_dump(ctx.artifacts);
-        args.extend(dump);
+        args.extend(self.pcap.filter_dump(ctx.artifacts));
         Ok(NetAttachment {
             qemu_args: args,
-            pcap,
             netns: None,
             guard: None,
         })
+    }
+
+    fn http_site(&self) -> Result<HttpSite, String> {
+        let a = Addressing::resolve(
+            self.shared.net.as_deref(),
+            self.shared.dhcpstart.as_deref(),
+            30,
+        )?;
+        Ok(HttpSite::HostLoopback {
+            guest_addr: a.server,
+        })
+    }
+
+    fn with_http_url(&self, _base: &str) -> Arc<dyn Network> {
+        Arc::new(self.clone())
     }
 }
 
@@ -254,9 +445,8 @@ mod tests {
     #[test]
     fn filter_dump_follows_the_pcap_mode() {
         let dir = Path::new("/run/x,y");
-        assert_eq!(PcapMode::Off.filter_dump(dir), (None, Vec::new()));
-        let (pcap, args) = PcapMode::Headers.filter_dump(dir);
-        assert_eq!(pcap.as_deref(), Some(Path::new("/run/x,y/net.pcap")));
+        assert!(PcapMode::Off.filter_dump(dir).is_empty());
+        let args = PcapMode::Headers.filter_dump(dir);
         assert_eq!(
             args,
             [
@@ -264,7 +454,7 @@ mod tests {
                 "filter-dump,id=dump0,netdev=n0,file=/run/x,,y/net.pcap,maxlen=160"
             ]
         );
-        let (_, args) = PcapMode::Full.filter_dump(dir);
+        let args = PcapMode::Full.filter_dump(dir);
         assert_eq!(
             args[1],
             "filter-dump,id=dump0,netdev=n0,file=/run/x,,y/net.pcap"

@@ -8,7 +8,6 @@
 //! `ROOTFS-UP`) by packing the scripts that print them (`harness/payload/`,
 //! checked by shellcheck in `ci/test`); it must not start VMs.
 
-use crate::scenario::Artifact;
 use crate::HarnessError;
 use s390_pxelinux::compress::{compress, Compression};
 use s390_pxelinux::cpio::Archive;
@@ -45,6 +44,72 @@ pub const ROOTFS_INITRD_INIT: &str = include_str!("../payload/rootfs-initrd-init
 /// /sbin/init on `@rootfs-disk`.
 pub const ROOTFS_INIT: &str = include_str!("../payload/rootfs-init");
 
+/// A built payload a scenario can refer to with `@name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Payload {
+    /// `@pxelinux`: pxelinux.0 built with the scenario's pxelinux kernel.
+    Pxelinux,
+    /// `@target-kernel`: the scenario's target kernel image.
+    TargetKernel,
+    /// `@target-initrd`: busybox initrd whose /init prints the target markers.
+    TargetInitrd,
+    /// `@target-initrd:NAME`: an initrd fragment adding marker NAME.
+    TargetFragment(String),
+    /// `@rootfs-initrd`: initrd that mounts the virtio-blk root disk and
+    /// switch_roots into it (modules of the target kernel).
+    RootfsInitrd,
+    /// `@rootfs-disk`: ext4 disk image whose /sbin/init prints `ROOTFS-UP`.
+    RootfsDisk,
+}
+
+impl Payload {
+    /// Parses `@name[:arg]`; `None` if `s` does not start with `@`.
+    pub fn parse(s: &str) -> Option<Result<Payload, String>> {
+        let name = s.strip_prefix('@')?;
+        Some(match name.split_once(':') {
+            None => match name {
+                "pxelinux" => Ok(Payload::Pxelinux),
+                "target-kernel" => Ok(Payload::TargetKernel),
+                "target-initrd" => Ok(Payload::TargetInitrd),
+                "rootfs-initrd" => Ok(Payload::RootfsInitrd),
+                "rootfs-disk" => Ok(Payload::RootfsDisk),
+                other => Err(format!(
+                    "unknown payload @{other} (known: @pxelinux, @target-kernel, @target-initrd, \
+                     @target-initrd:NAME, @rootfs-initrd, @rootfs-disk)"
+                )),
+            },
+            Some(("target-initrd", frag)) => {
+                if !frag.is_empty()
+                    && frag
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && frag != "target"
+                {
+                    Ok(Payload::TargetFragment(frag.to_string()))
+                } else {
+                    Err(format!(
+                        "@target-initrd:{frag}: the fragment name must be letters, digits, - or _ (and not `target`)"
+                    ))
+                }
+            }
+            Some((other, _)) => Err(format!("unknown payload @{other}:…")),
+        })
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Pxelinux => write!(f, "@pxelinux"),
+            Payload::TargetKernel => write!(f, "@target-kernel"),
+            Payload::TargetInitrd => write!(f, "@target-initrd"),
+            Payload::TargetFragment(n) => write!(f, "@target-initrd:{n}"),
+            Payload::RootfsInitrd => write!(f, "@rootfs-initrd"),
+            Payload::RootfsDisk => write!(f, "@rootfs-disk"),
+        }
+    }
+}
+
 /// The scenario settings payloads depend on.
 #[derive(Debug, Clone, Copy)]
 pub struct Params<'a> {
@@ -76,7 +141,7 @@ pub fn target_dir() -> PathBuf {
         })
 }
 
-fn perr(a: &Artifact, message: impl std::fmt::Display) -> HarnessError {
+fn perr(a: &Payload, message: impl std::fmt::Display) -> HarnessError {
     HarnessError::Payload {
         name: a.to_string(),
         message: message.to_string(),
@@ -199,19 +264,19 @@ impl Payloads {
     pub fn kernel(
         &self,
         id: &str,
-        artifact: &Artifact,
+        payload: &Payload,
     ) -> Result<s390_pxelinux::fixtures::KernelFixture, HarnessError> {
         s390_pxelinux::build::kernel_by_id(&self.lock, &self.fixtures, &self.cache, id)
-            .map_err(|e| perr(artifact, e))
+            .map_err(|e| perr(payload, e))
     }
 
-    /// The file for `artifact`, built for `params`.
-    pub fn get(&self, artifact: &Artifact, params: &Params<'_>) -> Result<PathBuf, HarnessError> {
+    /// The file for `payload`, built for `params`.
+    pub fn get(&self, payload: &Payload, params: &Params<'_>) -> Result<PathBuf, HarnessError> {
         let target_kernel = params.target_kernel;
-        match artifact {
-            Artifact::TargetKernel => Ok(self.kernel(target_kernel, artifact)?.image),
-            Artifact::Pxelinux => self.pxelinux(params.pxelinux_kernel, params.pxelinux_cmdline),
-            Artifact::TargetInitrd => {
+        match payload {
+            Payload::TargetKernel => Ok(self.kernel(target_kernel, payload)?.image),
+            Payload::Pxelinux => self.pxelinux(params.pxelinux_kernel, params.pxelinux_cmdline),
+            Payload::TargetInitrd => {
                 let k = key(&[
                     RECIPE_VERSION,
                     "target",
@@ -219,23 +284,23 @@ impl Payloads {
                     TARGET_INIT,
                     &file_identity(&self.fixtures.busybox),
                 ]);
-                self.cached(&format!("target-initrd-{k}.gz"), artifact, || {
-                    let mut a = self.busybox_base(artifact)?;
-                    add_target_init(&mut a, TARGET_INIT).map_err(|e| perr(artifact, e))?;
-                    marker_fragment(&mut a, "target").map_err(|e| perr(artifact, e))?;
-                    self.pack(a, artifact)
+                self.cached(&format!("target-initrd-{k}.gz"), payload, || {
+                    let mut a = self.busybox_base(payload)?;
+                    add_target_init(&mut a, TARGET_INIT).map_err(|e| perr(payload, e))?;
+                    marker_fragment(&mut a, "target").map_err(|e| perr(payload, e))?;
+                    self.pack(a, payload)
                 })
             }
-            Artifact::TargetFragment(name) => {
+            Payload::TargetFragment(name) => {
                 let k = key(&[RECIPE_VERSION, "fragment", name]);
-                self.cached(&format!("fragment-{name}-{k}.gz"), artifact, || {
+                self.cached(&format!("fragment-{name}-{k}.gz"), payload, || {
                     let mut a = Archive::new();
-                    marker_fragment(&mut a, name).map_err(|e| perr(artifact, e))?;
-                    self.pack(a, artifact)
+                    marker_fragment(&mut a, name).map_err(|e| perr(payload, e))?;
+                    self.pack(a, payload)
                 })
             }
-            Artifact::RootfsInitrd => {
-                let kf = self.kernel(target_kernel, artifact)?;
+            Payload::RootfsInitrd => {
+                let kf = self.kernel(target_kernel, payload)?;
                 let k = key(&[
                     RECIPE_VERSION,
                     "rootfs-initrd",
@@ -248,11 +313,11 @@ impl Payloads {
                 ]);
                 self.cached(
                     &format!("rootfs-initrd-{target_kernel}-{k}.gz"),
-                    artifact,
+                    payload,
                     || {
                         let tree =
                             s390_pxelinux::modules::ModuleTree::open(&kf.modules, &kf.release)
-                                .map_err(|e| perr(artifact, e))?;
+                                .map_err(|e| perr(payload, e))?;
                         // A kernel with everything built in (the minimal
                         // one) needs no module: its tree holds none.
                         let mods = if tree.is_empty() {
@@ -261,26 +326,26 @@ impl Payloads {
                             let names: Vec<String> =
                                 ROOTFS_MODULES.iter().map(|s| s.to_string()).collect();
                             tree.resolve(&names, &["crc32c_generic"])
-                                .map_err(|e| perr(artifact, e))?
+                                .map_err(|e| perr(payload, e))?
                         };
-                        let mut a = self.busybox_base(artifact)?;
+                        let mut a = self.busybox_base(payload)?;
                         let mut list = String::new();
                         for m in mods {
                             list.push_str(&m.guest_path);
                             list.push('\n');
                             a.add_file(&m.guest_path, m.data, 0o644)
-                                .map_err(|e| perr(artifact, e))?;
+                                .map_err(|e| perr(payload, e))?;
                         }
                         a.add_file("/etc/rootfs-modules", list.into_bytes(), 0o644)
-                            .map_err(|e| perr(artifact, e))?;
+                            .map_err(|e| perr(payload, e))?;
                         add_target_init(&mut a, ROOTFS_INITRD_INIT)
-                            .map_err(|e| perr(artifact, e))?;
-                        marker_fragment(&mut a, "rootfs").map_err(|e| perr(artifact, e))?;
-                        self.pack(a, artifact)
+                            .map_err(|e| perr(payload, e))?;
+                        marker_fragment(&mut a, "rootfs").map_err(|e| perr(payload, e))?;
+                        self.pack(a, payload)
                     },
                 )
             }
-            Artifact::RootfsDisk => {
+            Payload::RootfsDisk => {
                 let k = key(&[
                     RECIPE_VERSION,
                     "rootfs-disk",
@@ -302,18 +367,18 @@ impl Payloads {
         }
     }
 
-    fn busybox_base(&self, artifact: &Artifact) -> Result<Archive, HarnessError> {
+    fn busybox_base(&self, payload: &Payload) -> Result<Archive, HarnessError> {
         let bb = std::fs::read(&self.fixtures.busybox)
             .map_err(|e| HarnessError::io("reading busybox", &self.fixtures.busybox, e))?;
-        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(artifact, e))?;
-        s390_pxelinux::initramfs::base_with_busybox(&bb, &applets).map_err(|e| perr(artifact, e))
+        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(payload, e))?;
+        s390_pxelinux::initramfs::base_with_busybox(&bb, &applets).map_err(|e| perr(payload, e))
     }
 
-    fn pack(&self, a: Archive, artifact: &Artifact) -> Result<Vec<u8>, HarnessError> {
+    fn pack(&self, a: Archive, payload: &Payload) -> Result<Vec<u8>, HarnessError> {
         let raw = a
             .write_newc(Vec::new(), s390_pxelinux::cpio::source_date_epoch())
-            .map_err(|e| perr(artifact, e))?;
-        compress(&raw, Compression::Gzip).map_err(|e| perr(artifact, e))
+            .map_err(|e| perr(payload, e))?;
+        compress(&raw, Compression::Gzip).map_err(|e| perr(payload, e))
     }
 
     /// Returns `dir/name`, building it with `make` (under the build lock,
@@ -321,7 +386,7 @@ impl Payloads {
     fn cached(
         &self,
         name: &str,
-        artifact: &Artifact,
+        payload: &Payload,
         make: impl FnOnce() -> Result<Vec<u8>, HarnessError>,
     ) -> Result<PathBuf, HarnessError> {
         let path = self.dir.join(name);
@@ -337,7 +402,7 @@ impl Payloads {
         let started = std::time::Instant::now();
         let data = make()?;
         self.write_atomic(&path, &data)?;
-        tracing::info!(artifact = %artifact, path = %path.display(), bytes = data.len(),
+        tracing::info!(payload = %payload, path = %path.display(), bytes = data.len(),
             ms = started.elapsed().as_millis() as u64, "built payload");
         prune_stale(&self.dir, name);
         Ok(path)
@@ -360,8 +425,8 @@ impl Payloads {
     }
 
     fn pxelinux(&self, kernel_id: &str, cmdline: &str) -> Result<PathBuf, HarnessError> {
-        let artifact = Artifact::Pxelinux;
-        let kf = self.kernel(kernel_id, &artifact)?;
+        let payload = Payload::Pxelinux;
+        let kf = self.kernel(kernel_id, &payload)?;
         // The image depends on the s390_pxelinux code linked into this
         // executable: its identity is part of the key.
         let exe = std::env::current_exe()
@@ -382,7 +447,7 @@ impl Payloads {
             &file_identity(&self.fixtures.kexec),
             &file_identity(&self.fixtures.tftp_client),
         ]);
-        self.cached(&format!("pxelinux-{kernel_id}-{k}.0"), &artifact, || {
+        self.cached(&format!("pxelinux-{kernel_id}-{k}.0"), &payload, || {
             // What `s390-pxelinux build --loader <id>` produces, with the
             // scenario's command line.
             let inputs = s390_pxelinux::build::fixture_inputs(
@@ -391,17 +456,17 @@ impl Payloads {
                 &self.cache,
                 kernel_id,
             )
-            .map_err(|e| perr(&artifact, e))?;
+            .map_err(|e| perr(&payload, e))?;
             let mut spec = inputs.default_spec();
             spec.cmdline = cmdline.to_string();
             let (image, _report) =
-                s390_pxelinux::build::build_image(&spec).map_err(|e| perr(&artifact, e))?;
+                s390_pxelinux::build::build_image(&spec).map_err(|e| perr(&payload, e))?;
             Ok(image)
         })
     }
 
     fn make_rootfs_disk(&self, path: &Path) -> Result<(), HarnessError> {
-        let artifact = Artifact::RootfsDisk;
+        let payload = Payload::RootfsDisk;
         let stage = tempfile::tempdir().map_err(|e| HarnessError::io("creating", "/tmp", e))?;
         let root = stage.path();
         let io = |what: &'static str, p: &Path, e: std::io::Error| HarnessError::io(what, p, e);
@@ -411,7 +476,7 @@ impl Payloads {
         }
         let bb = std::fs::read(&self.fixtures.busybox)
             .map_err(|e| io("reading busybox", &self.fixtures.busybox, e))?;
-        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(&artifact, e))?;
+        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(&payload, e))?;
         let bb_path = root.join("bin/busybox");
         std::fs::write(&bb_path, &bb).map_err(|e| io("writing", &bb_path, e))?;
         let init = root.join("sbin/init");

@@ -1,21 +1,23 @@
-//! Runs one scenario end to end: artifact directory and TFTP tree, network
-//! attachment, QEMU launch, the ordered console steps (each with its own
-//! deadline inside the scenario's total deadline, keys sent after a match),
-//! built-in and scenario forbidden patterns, clean shutdown, per-phase
-//! timings and the failure report (the failed expectation, the last 40
-//! console lines, where the artifacts are). It owns no QEMU or console
-//! mechanics (see [`crate::qemu`], [`crate::console`]) and prints nothing:
-//! callers decide what to show.
+//! Runs one scenario end to end, in three steps: [`prepare`] (artifact
+//! directory and TFTP tree, disks and direct-boot files, network attachment
+//! and HTTP server, giving a [`Prepared`] machine, which `boot` also uses),
+//! `drive` (QEMU launch, the ordered console steps, each with its own
+//! deadline inside the scenario's total deadline, keys sent after a match,
+//! built-in and scenario forbidden patterns, clean shutdown) and `finish`
+//! (per-phase timings, `result.txt`, the reports, and the failure report:
+//! the failed expectation, the last 40 console lines, where the artifacts
+//! are). It owns no QEMU or console mechanics (see [`crate::qemu`],
+//! [`crate::console`]) and prints nothing: callers decide what to show.
 
 use crate::artifacts::{self, ArtifactDir};
 use crate::console::{ExpectFailure, Forbidden};
-use crate::network::{NetContext, Network, Slirp};
+use crate::network::{NetContext, Network};
 use crate::payload::Payloads;
 use crate::qemu::{DirectBoot, Machine, MachineLogs, MachineSpec, QemuBinary};
-use crate::scenario::{NetworkMode, Scenario};
+use crate::scenario::Scenario;
 use crate::HarnessError;
 use regex::bytes::Regex;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -121,8 +123,9 @@ impl std::fmt::Display for ScenarioFailure {
         if let Some(a) = &self.artifacts {
             writeln!(
                 f,
-                "artifacts: {} (console.log, qemu-cmdline.sh, tftp-tree.txt, qemu.log, qmp.log)",
-                a.display()
+                "artifacts: {} ({})",
+                a.display(),
+                ArtifactDir::FIRST_LOOK
             )?;
         }
         Ok(())
@@ -192,29 +195,6 @@ fn build_forbidden(scenario: &Scenario) -> Vec<Forbidden> {
     v
 }
 
-/// The network of `mode`; `http` is the run's HTTP server on loopback,
-/// which the inprocess mode relays the guest's TCP connections to.
-fn network_for(mode: &NetworkMode, http: Option<std::net::SocketAddr>) -> Box<dyn Network> {
-    match mode {
-        NetworkMode::Slirp {
-            bootfile,
-            tftp_server_name,
-            net,
-            dhcpstart,
-        } => Box::new(Slirp {
-            bootfile: Some(bootfile.clone()),
-            tftp_server_name: tftp_server_name.clone(),
-            net: net.clone(),
-            dhcpstart: dhcpstart.clone(),
-            pcap: crate::network::PcapMode::from_env(),
-        }),
-        NetworkMode::InProcess(cfg) => {
-            Box::new(crate::inprocess::InProcess::new(cfg.as_ref().clone()).with_http(http))
-        }
-        NetworkMode::Dnsmasq(s) => Box::new(crate::dnsmasq::Dnsmasq::new(s.clone())),
-    }
-}
-
 /// Concatenates initrds, each padded to 4 KiB, into `out`.
 fn concat_initrds(parts: &[PathBuf], out: &std::path::Path) -> Result<(), HarnessError> {
     let mut data = Vec::new();
@@ -243,34 +223,83 @@ fn write_reports(
     }
 }
 
-/// Runs `scenario` (must be called inside a tokio runtime).
-pub async fn run(
+/// A machine ready to launch: its spec, where its logs go, and the
+/// guards of the services it needs (network, HTTP server), which stop them
+/// when it is dropped. [`prepare`] makes one for a scenario; `boot` makes
+/// one for a user's tree.
+pub struct Prepared {
+    /// What QEMU is started with.
+    pub spec: MachineSpec,
+    /// Where its console, output, QMP transcript and command line go.
+    pub logs: MachineLogs,
+    /// Where the network's own captures and logs go.
+    artifacts: PathBuf,
+    guards: Vec<Box<dyn Send>>,
+}
+
+impl Prepared {
+    /// A machine `spec` whose files go into `dir`.
+    pub fn new(dir: &ArtifactDir, spec: MachineSpec) -> Prepared {
+        Prepared {
+            spec,
+            logs: dir.machine_logs(),
+            artifacts: dir.dir.clone(),
+            guards: Vec::new(),
+        }
+    }
+
+    /// Attaches `network` serving `tftp_root` (`http_backend`: the run's
+    /// HTTP server on loopback, if any): its QEMU arguments and namespace
+    /// go into the spec, its guard lives as long as this value.
+    pub fn attach(
+        &mut self,
+        network: &dyn Network,
+        tftp_root: &Path,
+        mac: Option<&str>,
+        http_backend: Option<std::net::SocketAddr>,
+    ) -> Result<(), HarnessError> {
+        let att = network.attach(&NetContext {
+            tftp_root,
+            mac,
+            artifacts: &self.artifacts,
+            http_backend,
+        })?;
+        self.spec.net_args = att.qemu_args;
+        self.spec.netns = att.netns;
+        self.guards.extend(att.guard);
+        Ok(())
+    }
+
+    /// Keeps `guard` alive as long as this value.
+    pub fn keep(&mut self, guard: Box<dyn Send>) {
+        self.guards.push(guard);
+    }
+
+    /// Starts QEMU.
+    pub async fn launch(&self, qemu: &QemuBinary) -> Result<Machine, HarnessError> {
+        Machine::launch(qemu, &self.spec, &self.logs).await
+    }
+}
+
+/// Everything before QEMU starts: the run's HTTP server is planned (the
+/// tree's text names its URL, `${http}`), the payloads and the TFTP tree,
+/// the disks and the direct-boot files, the network and the HTTP server.
+/// Returns the scenario as it runs (`${http}` replaced).
+pub fn prepare(
     h: &Harness,
     scenario: &Scenario,
-    opts: &RunOptions,
-) -> Result<RunReport, Box<ScenarioFailure>> {
-    let scenario = &scenario.with_env_overrides();
-    let t0 = Instant::now();
-    let dir = ArtifactDir::fresh(&h.artifacts_root, &scenario.name)
-        .map_err(|e| Box::new(ScenarioFailure::setup(scenario, None, e)))?;
-    let fail_setup = |e| Box::new(ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e));
-
-    // The run's HTTP server: where it listens is decided first, because the
-    // tree's text names its URL (`${http}`).
+    dir: &ArtifactDir,
+) -> Result<(Prepared, Scenario), HarnessError> {
     let http_plan = match (&scenario.http, &scenario.network) {
-        (Some(_), Some(mode)) => Some(crate::http::Plan::for_network(mode).map_err(fail_setup)?),
+        (Some(_), Some(network)) => Some(crate::http::Plan::for_network(network.as_ref())?),
         _ => None,
     };
-    let expanded;
     let scenario = match &http_plan {
-        Some(plan) => {
-            expanded = scenario.with_http_url(&plan.base_url);
-            &expanded
-        }
-        None => scenario,
+        Some(plan) => scenario.with_http_url(&plan.base_url),
+        None => scenario.clone(),
     };
     // Payloads and the TFTP tree (builds are blocking work).
-    artifacts::write_tftp_tree(&dir, scenario, &h.payloads).map_err(fail_setup)?;
+    artifacts::write_tftp_tree(dir, &scenario, &h.payloads)?;
     let mut spec = MachineSpec {
         memory_mb: scenario.memory_mb,
         uuid: scenario.uuid.clone(),
@@ -279,80 +308,84 @@ pub async fn run(
         ..MachineSpec::default()
     };
     for (i, d) in scenario.disks.iter().enumerate() {
-        let scratch = dir.file(&format!("disk{i}.img"));
-        spec.disks
-            .push(artifacts::source_file(d, scenario, &h.payloads, &scratch).map_err(fail_setup)?);
+        spec.disks.push(artifacts::source_file(
+            d,
+            &scenario,
+            &h.payloads,
+            &dir.disk(i),
+        )?);
     }
     if let Some(d) = &scenario.direct {
-        let kernel =
-            artifacts::source_file(&d.kernel, scenario, &h.payloads, &dir.file("direct-kernel"))
-                .map_err(fail_setup)?;
-        let mut parts = Vec::new();
-        for (i, s) in d.initrd.iter().enumerate() {
-            parts.push(
-                artifacts::source_file(
-                    s,
-                    scenario,
-                    &h.payloads,
-                    &dir.file(&format!("direct-initrd-{i}")),
-                )
-                .map_err(fail_setup)?,
-            );
-        }
-        let initrd = if parts.is_empty() {
-            None
-        } else {
-            let p = dir.file("direct-initrd.img");
-            concat_initrds(&parts, &p).map_err(fail_setup)?;
-            Some(p)
-        };
-        spec.direct = Some(DirectBoot {
-            kernel,
-            initrd,
-            append: d.append.clone(),
-        });
+        spec.direct = Some(direct_boot(h, &scenario, d, dir)?);
     }
-    let _net_guard = match &scenario.network {
-        Some(mode) => {
-            let net = network_for(mode, http_plan.as_ref().and_then(|p| p.loopback()));
-            let tftp_root = dir.tftp_root();
-            let att = net
-                .attach(&NetContext {
-                    tftp_root: &tftp_root,
-                    mac: scenario.mac.as_deref(),
-                    artifacts: &dir.dir,
-                })
-                .map_err(fail_setup)?;
-            spec.net_args = att.qemu_args;
-            spec.netns = att.netns;
-            att.guard
-        }
-        None => None,
-    };
-    let _http_server = match (http_plan, &scenario.http) {
-        (Some(plan), Some(settings)) => {
-            let path = dir.file("http.log");
-            let log = crate::inprocess::log::EventLog::create(&path, std::time::Instant::now())
-                .map_err(|e| fail_setup(HarnessError::io("creating", &path, e)))?;
-            Some(
-                plan.start(&dir.tftp_root(), spec.netns.as_deref(), settings, log)
-                    .map_err(fail_setup)?,
-            )
-        }
-        _ => None,
-    };
-    let prepare = t0.elapsed();
+    let mut prepared = Prepared::new(dir, spec);
+    if let Some(network) = &scenario.network {
+        prepared.attach(
+            network.as_ref(),
+            &dir.tftp_root(),
+            scenario.mac.as_deref(),
+            http_plan.as_ref().and_then(|p| p.loopback()),
+        )?;
+    }
+    if let (Some(plan), Some(settings)) = (http_plan, &scenario.http) {
+        let path = dir.http_log();
+        let log = crate::inprocess::log::EventLog::create(&path, std::time::Instant::now())
+            .map_err(|e| HarnessError::io("creating", &path, e))?;
+        let server = plan.start(
+            &dir.tftp_root(),
+            prepared.spec.netns.as_deref(),
+            settings,
+            log,
+        )?;
+        prepared.keep(Box::new(server));
+    }
+    Ok((prepared, scenario))
+}
 
-    let logs = MachineLogs {
-        console: Some(dir.file("console.log")),
-        qemu_output: Some(dir.file("qemu.log")),
-        qmp: Some(dir.file("qmp.log")),
-        cmdline: Some(dir.file("qemu-cmdline.sh")),
+/// The direct-boot kernel, the initrds concatenated, the command line.
+fn direct_boot(
+    h: &Harness,
+    scenario: &Scenario,
+    d: &crate::scenario::Direct,
+    dir: &ArtifactDir,
+) -> Result<DirectBoot, HarnessError> {
+    let kernel = artifacts::source_file(&d.kernel, scenario, &h.payloads, &dir.direct_kernel())?;
+    let mut parts = Vec::new();
+    for (i, s) in d.initrd.iter().enumerate() {
+        parts.push(artifacts::source_file(
+            s,
+            scenario,
+            &h.payloads,
+            &dir.direct_initrd_part(i),
+        )?);
+    }
+    let initrd = if parts.is_empty() {
+        None
+    } else {
+        let p = dir.direct_initrd();
+        concat_initrds(&parts, &p)?;
+        Some(p)
     };
-    let mut m = Machine::launch(&h.qemu, &spec, &logs)
-        .await
-        .map_err(fail_setup)?;
-    m.console.set_echo(opts.echo);
+    Ok(DirectBoot {
+        kernel,
+        initrd,
+        append: d.append.clone(),
+    })
+}
+
+/// What the console showed against the scenario's steps.
+struct Driven {
+    /// Pattern and console time of each step that matched.
+    steps: Vec<(String, Duration)>,
+    /// The console line of each step that matched.
+    step_lines: Vec<usize>,
+    /// Why the run failed, if it did.
+    failure: Option<String>,
+}
+
+/// Matches the steps in order on `m`'s console (each within its own
+/// deadline and the scenario's), sends their keys, then stops QEMU.
+async fn drive(m: &mut Machine, scenario: &Scenario) -> (Driven, Option<std::process::ExitStatus>) {
     let forbidden = build_forbidden(scenario);
     let total_deadline = Instant::now() + crate::scaled(scenario.total_timeout);
     let mut steps = Vec::new();
@@ -372,7 +405,8 @@ pub async fn run(
                 if let Some(keys) = &step.send {
                     if let Err(e) = m.console.send(keys.as_bytes()).await {
                         failure = Some(format!(
-                            "step {}/{n}: sending {keys:?} after /{}/ failed: {e}",
+                            "{}step {}/{n}: sending {keys:?} after /{}/ failed: {e}",
+                            scenario.step_location(i),
                             i + 1,
                             step.pattern
                         ));
@@ -381,7 +415,12 @@ pub async fn run(
                 }
             }
             Err(f) => {
-                let what = format!("step {}/{n} expecting /{}/", i + 1, step.pattern);
+                let what = format!(
+                    "{}step {}/{n} expecting /{}/",
+                    scenario.step_location(i),
+                    i + 1,
+                    step.pattern
+                );
                 let msg = match f {
                     ExpectFailure::Timeout => {
                         let total_hit = step_deadline > total_deadline;
@@ -428,7 +467,55 @@ pub async fn run(
     }
     let status = m.shutdown().await;
     let _ = m.console.wait_closed(Duration::from_secs(2)).await;
+    (
+        Driven {
+            steps,
+            step_lines,
+            failure,
+        },
+        status,
+    )
+}
 
+/// Runs `scenario` (must be called inside a tokio runtime): [`prepare`],
+/// launch, [`drive`], [`finish`].
+pub async fn run(
+    h: &Harness,
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<RunReport, Box<ScenarioFailure>> {
+    let scenario = &scenario.with_env_overrides();
+    let t0 = Instant::now();
+    let dir = ArtifactDir::fresh(&h.artifacts_root, &scenario.name)
+        .map_err(|e| Box::new(ScenarioFailure::setup(scenario, None, e)))?;
+    let fail_setup = |e| Box::new(ScenarioFailure::setup(scenario, Some(dir.dir.clone()), e));
+    let (prepared, scenario) = prepare(h, scenario, &dir).map_err(fail_setup)?;
+    let scenario = &scenario;
+    let prepare = t0.elapsed();
+    let mut m = prepared.launch(&h.qemu).await.map_err(fail_setup)?;
+    m.console.set_echo(opts.echo);
+    let (driven, status) = drive(&mut m, scenario).await;
+    drop(prepared);
+    finish(h, scenario, &dir, &m, driven, status, t0, prepare)
+}
+
+/// After the run: the phases, `result.txt`, the reports, the verdict.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    h: &Harness,
+    scenario: &Scenario,
+    dir: &ArtifactDir,
+    m: &Machine,
+    driven: Driven,
+    status: Option<std::process::ExitStatus>,
+    t0: Instant,
+    prepare: Duration,
+) -> Result<RunReport, Box<ScenarioFailure>> {
+    let Driven {
+        steps,
+        step_lines,
+        failure,
+    } = driven;
     let phases: Vec<(&'static str, Duration)> = PHASES
         .iter()
         .filter_map(|(name, pat, last)| {
@@ -467,7 +554,7 @@ pub async fn run(
     for (p, t) in &phases {
         result.push_str(&format!("phase {:>8.3} s  {p}\n", t.as_secs_f64()));
     }
-    let _ = std::fs::write(dir.file("result.txt"), &result);
+    let _ = std::fs::write(dir.result(), &result);
     write_reports(
         h,
         &dir.dir,

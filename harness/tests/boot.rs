@@ -9,7 +9,7 @@
 use libtest_mimic::{Arguments, Failed, Trial};
 use netboot_harness::dnsmasq;
 use netboot_harness::runner::{self, Harness, RunOptions};
-use netboot_harness::scenario::{self, NetworkMode, Scenario};
+use netboot_harness::scenario::{self, Scenario};
 use std::sync::{Arc, OnceLock};
 
 fn main() {
@@ -77,7 +77,7 @@ fn dnsmasq_gate() -> &'static Result<(), (String, bool)> {
 fn trial(sc: Scenario, harness: Arc<OnceLock<Result<Harness, String>>>) -> Trial {
     let name = sc.name.clone();
     let mut skip = sc.slow;
-    if matches!(sc.network, Some(NetworkMode::Dnsmasq(_))) {
+    if sc.network.as_ref().is_some_and(|n| n.name() == "dnsmasq") {
         match dnsmasq_gate() {
             Ok(()) => {}
             Err((reason, true)) => {

@@ -109,6 +109,7 @@ fn dropped_attachment_leaves_no_dnsmasq_and_no_namespace() {
             tftp_root: root.path(),
             mac: None,
             artifacts: artifacts.path(),
+            http_backend: None,
         })
         .unwrap_or_else(|e| panic!("{e}"));
     let (ns, pid) = run_identity(artifacts.path());

@@ -8,7 +8,7 @@ mod support;
 
 use netboot_harness::console::ExpectFailure;
 use netboot_harness::qemu::{parse_version, NetbootFirmware};
-use netboot_harness::scenario::{self, Artifact, Scenario, Source};
+use netboot_harness::scenario::{self, Payload, Scenario, Source};
 use std::io::BufRead;
 use std::time::Duration;
 use support::*;
@@ -157,25 +157,26 @@ fn every_shipped_scenario_is_valid() {
 }
 
 #[test]
-fn artifacts_and_inline_text_are_told_apart() {
+fn payloads_and_inline_text_are_told_apart() {
     let sc = scenario(
         "ok",
         &format!(
-            "{MINIMAL}\n[[disk]]\nartifact = \"rootfs-disk\"\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd:extra\", {{ text = \"@not-an-artifact\" }}]\n"
+            "{MINIMAL}\n[[disk]]\nartifact = \"rootfs-disk\"\n[direct]\nkernel = \"@target-kernel\"\ninitrd = [\"@target-initrd:extra\", {{ text = \"@not-an-artifact\" }}, {{ payload = \"target-initrd\" }}]\n"
         ),
     )
     .expect("valid");
     assert_eq!(
         sc.tftp.get("pxelinux.0"),
-        Some(&Source::Artifact(Artifact::Pxelinux))
+        Some(&Source::Payload(Payload::Pxelinux))
     );
-    assert_eq!(sc.disks, vec![Source::Artifact(Artifact::RootfsDisk)]);
+    assert_eq!(sc.disks, vec![Source::Payload(Payload::RootfsDisk)]);
     let d = sc.direct.expect("direct");
     assert_eq!(
         d.initrd,
         vec![
-            Source::Artifact(Artifact::TargetFragment("extra".into())),
-            Source::Text("@not-an-artifact".into())
+            Source::Payload(Payload::TargetFragment("extra".into())),
+            Source::Text("@not-an-artifact".into()),
+            Source::Payload(Payload::TargetInitrd),
         ]
     );
     // The minimal kernel is the default loader and target.
@@ -196,7 +197,7 @@ fn invalid_scenarios_name_the_offending_key() {
         ("[tftp]\n\"../escape\" = \"x\"\n", "tftp"),
         (
             "[tftp]\n\"kernel\" = \"@no-such-thing\"\n",
-            "unknown artifact @no-such-thing",
+            "unknown payload @no-such-thing",
         ),
     ];
     for (extra, needle) in cases {
@@ -261,7 +262,10 @@ fn failure_names_the_step_and_shows_the_console_when_qemu_exits_early() {
     );
     let text = f.to_string();
     assert!(
-        text.contains("step 2/2 expecting /NEVER-PRINTED/: QEMU exited early"),
+        text.contains(
+            "/nonexistent/scenarios/selftest-early-exit.toml:9: \
+             step 2/2 expecting /NEVER-PRINTED/: QEMU exited early"
+        ),
         "{text}"
     );
     assert!(
@@ -370,18 +374,15 @@ fn two_runs_of_one_scenario_take_turns_on_its_artifact_directory() {
     use netboot_harness::artifacts::ArtifactDir;
     let root = tempfile::tempdir().expect("tempdir");
     let first = ArtifactDir::fresh(root.path(), "same").expect("first");
-    std::fs::write(first.file("console.log"), "first run").expect("write");
+    std::fs::write(first.console_log(), "first run").expect("write");
     let root_path = root.path().to_path_buf();
     let started = std::time::Instant::now();
     let second = std::thread::spawn(move || {
         let d = ArtifactDir::fresh(&root_path, "same").expect("second");
-        (started.elapsed(), d.file("console.log").exists())
+        (started.elapsed(), d.console_log().exists())
     });
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        first.file("console.log").exists(),
-        "second run wiped a live run"
-    );
+    assert!(first.console_log().exists(), "second run wiped a live run");
     drop(first);
     let (waited, leftover) = second.join().expect("thread");
     assert!(
@@ -394,90 +395,78 @@ fn two_runs_of_one_scenario_take_turns_on_its_artifact_directory() {
     );
 }
 
+/// Each `tests/scenario-errors/<case>.toml` must fail to parse with exactly
+/// the message in `<case>.stderr` (file, line, column, key, the offending
+/// line under a marker), as if it were `scenarios/<case>.toml`. A changed
+/// message shows a diff naming the case; `NETBOOT_BLESS=1` rewrites the
+/// snapshots (then review them with `git diff`), as trybuild's
+/// `TRYBUILD=overwrite` does.
 #[test]
-fn scenario_typos_name_the_file_line_column_and_key() {
-    let cases: &[(&[&str], &str, &str)] = &[
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[[step]]",
-                "expct = 'y'",
-            ],
-            ":5:1: ",
-            "step 1 expct: unknown field `expct`, expected one of `expect`",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[netwrk]",
-                "mode = 'slirp'",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":2:2: ",
-            "netwrk: unknown field `netwrk`",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[[step]]",
-                "expect = 'y'",
-                "[[step]]",
-                "expect = 'z'",
-                "timeout = 'ten'",
-            ],
-            ":8:11: ",
-            "step 2 timeout: invalid type: string \"ten\", expected f64",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":3:14: ",
-            "invalid literal string",
-        ),
-        (
-            &[
-                "description = 'x'",
-                "[network]",
-                "mode = 'slirp'",
-                "[machine]",
-                "mac = '52:54'",
-                "[[step]]",
-                "expect = 'y'",
-            ],
-            ":5:7: ",
-            "machine.mac \"52:54\": expected six colon-separated hex bytes",
-        ),
-    ];
-    for (text, at, key_and_message) in cases {
-        let text = lines(text);
-        let msg = scenario_error(&text);
-        let line_no: usize = at[1..]
-            .split(':')
-            .next()
-            .and_then(|l| l.parse().ok())
-            .expect("line");
-        let offending = text.lines().nth(line_no - 1).expect("offending line");
-        assert!(
-            msg.starts_with(&format!(
-                "scenario /nonexistent/scenarios/bad.toml{at}{key_and_message}"
-            )),
-            "{msg}"
-        );
-        assert!(
-            msg.contains(&format!(" {line_no} | {offending}\n")),
-            "{msg}"
-        );
+fn scenario_errors_match_their_snapshots() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario-errors");
+    let bless = std::env::var_os("NETBOOT_BLESS").is_some_and(|v| v == "1");
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/scenario-errors")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 10,
+        "only {} cases in {}",
+        cases.len(),
+        dir.display()
+    );
+    let mut mismatches = Vec::new();
+    for case in cases {
+        let name = case
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        let text = std::fs::read_to_string(&case).expect("case text");
+        let path = std::path::Path::new("scenarios").join(format!("{name}.toml"));
+        let actual = match Scenario::parse(&text, &path) {
+            Ok(_) => "(valid: no error)\n".to_string(),
+            Err(e) => format!("{e}\n"),
+        };
+        let snapshot = case.with_extension("stderr");
+        if bless {
+            std::fs::write(&snapshot, &actual).expect("writing the snapshot");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        if expected != actual {
+            mismatches.push(format!(
+                "{}: differs from {} (NETBOOT_BLESS=1 rewrites it)\n{}",
+                case.display(),
+                snapshot.display(),
+                line_diff(&expected, &actual)
+            ));
+        }
     }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// `-expected` / `+actual` for the lines that differ, position by position
+/// (the snapshots are a few lines: no alignment needed).
+fn line_diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = String::new();
+    for i in 0..e.len().max(a.len()) {
+        match (e.get(i), a.get(i)) {
+            (Some(x), Some(y)) if x == y => out.push_str(&format!("  {x}\n")),
+            (x, y) => {
+                if let Some(x) = x {
+                    out.push_str(&format!("- {x}\n"));
+                }
+                if let Some(y) = y {
+                    out.push_str(&format!("+ {y}\n"));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -582,7 +571,10 @@ fn qemu_killed_mid_boot_fails_the_run_at_once_and_leaves_no_process() {
         killed.elapsed()
     );
     assert!(
-        output.contains("step 2/2 expecting /TARGET-UP/: QEMU exited early (signal: 9 (SIGKILL))"),
+        output.contains(&format!(
+            "{}:8: step 2/2 expecting /TARGET-UP/: QEMU exited early (signal: 9 (SIGKILL))",
+            file.display()
+        )),
         "{output}"
     );
     assert_no_process_left(&token);

@@ -391,6 +391,7 @@ fn firmware_dhcp_and_tftp_through_the_segment() {
                 tftp_root: &root,
                 mac: None,
                 artifacts: dir.path(),
+                http_backend: None,
             })
             .expect("attach");
         let spec = MachineSpec {
@@ -462,7 +463,7 @@ fn firmware_dhcp_and_tftp_through_the_segment() {
 fn pxelinux_boots_the_target_through_the_segment() {
     use netboot_harness::payload::{Params, Payloads};
     use netboot_harness::qemu::{Machine, MachineLogs, MachineSpec, QemuBinary};
-    use netboot_harness::scenario::{self, Artifact};
+    use netboot_harness::scenario::{self, Payload};
     let qemu = QemuBinary::find().expect("qemu-system-s390x (run ci/install-deps)");
     let payloads = Payloads::new().expect("fixtures");
     let params = Params {
@@ -474,9 +475,9 @@ fn pxelinux_boots_the_target_through_the_segment() {
     let root = dir.path().join("tftp");
     std::fs::create_dir_all(root.join("pxelinux.cfg")).expect("mkdir");
     for (name, a) in [
-        ("pxelinux.0", Artifact::Pxelinux),
-        ("vmlinuz", Artifact::TargetKernel),
-        ("initrd.gz", Artifact::TargetInitrd),
+        ("pxelinux.0", Payload::Pxelinux),
+        ("vmlinuz", Payload::TargetKernel),
+        ("initrd.gz", Payload::TargetInitrd),
     ] {
         let p = payloads.get(&a, &params).expect("payload");
         std::fs::copy(&p, root.join(name)).expect("copy");
@@ -499,6 +500,7 @@ fn pxelinux_boots_the_target_through_the_segment() {
                 tftp_root: &root,
                 mac: None,
                 artifacts: dir.path(),
+                http_backend: None,
             })
             .expect("attach");
         let spec = MachineSpec {

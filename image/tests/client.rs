@@ -5,22 +5,65 @@
 #[path = "client/support.rs"]
 mod support;
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use support::{check, corpus, generated};
 
-fn run_all(cases: &[support::Case]) {
-    let failures: Vec<String> = cases.iter().map(check).filter(|r| !r.is_empty()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
+/// One trial per corpus case (`corpus::<name>`, so one case runs alone
+/// with `-- --exact corpus::<name>` and a failure hides no other), one per
+/// generated malformed config (`malformed::<name>`), and the transfer and
+/// check tests by their function names.
+fn main() {
+    let args = Arguments::from_args();
+    let case_trial = |group: &str, case: support::Case| {
+        Trial::test(format!("{group}::{}", case.name), move || {
+            match check(&case) {
+                r if r.is_empty() => Ok(()),
+                r => Err(Failed::from(r)),
+            }
+        })
+    };
+    let mut trials: Vec<Trial> = corpus()
+        .into_iter()
+        .map(|c| case_trial("corpus", c))
+        .collect();
+    trials.extend(
+        malformed_generated_configs()
+            .into_iter()
+            .map(|c| case_trial("malformed", c)),
     );
-}
-
-#[test]
-fn corpus_guest_matches_model() {
-    run_all(&corpus());
+    let tests: [(&str, fn()); 6] = [
+        (
+            "transfers_use_atftp_with_tsize_blksize_and_windowsize",
+            transfers_use_atftp_with_tsize_blksize_and_windowsize,
+        ),
+        (
+            "atftp_runs_with_libstdbuf_when_the_image_has_it",
+            atftp_runs_with_libstdbuf_when_the_image_has_it,
+        ),
+        (
+            "knobs_choose_busybox_tftp_and_the_window",
+            knobs_choose_busybox_tftp_and_the_window,
+        ),
+        (
+            "a_transfer_shorter_than_the_announced_tsize_fails_and_is_retried",
+            a_transfer_shorter_than_the_announced_tsize_fails_and_is_retried,
+        ),
+        (
+            "kernels_and_initrds_are_checked_before_kexec",
+            kernels_and_initrds_are_checked_before_kexec,
+        ),
+        (
+            "urls_and_host_names_reach_their_server_port_and_path",
+            urls_and_host_names_reach_their_server_port_and_path,
+        ),
+    ];
+    trials.extend(tests.into_iter().map(|(name, f)| {
+        Trial::test(name, move || {
+            f();
+            Ok(())
+        })
+    }));
+    libtest_mimic::run(&args, trials).exit();
 }
 
 /// Deterministic pseudo-random bytes (xorshift64).
@@ -37,8 +80,9 @@ fn noise(len: usize, mut seed: u64) -> Vec<u8> {
 
 const CFG: &str = "boot/pxelinux.cfg/default";
 
-#[test]
-fn malformed_generated_configs() {
+/// Generated malformed configs (huge, random, deep include chains) and
+/// what each must end in.
+fn malformed_generated_configs() -> Vec<support::Case> {
     let mut labels = String::from("DEFAULT l9999\n");
     for i in 0..10_000 {
         labels.push_str(&format!("LABEL l{i}\n  KERNEL k{i}\n  APPEND n={i}\n"));
@@ -116,10 +160,9 @@ fn malformed_generated_configs() {
             })
             .collect(),
     );
-    run_all(&cases);
+    cases
 }
 
-#[test]
 fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
     let run = support::run_guest(&support::one_label_case(
         "atftp_options",
@@ -157,7 +200,6 @@ fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
 }
 
-#[test]
 fn atftp_runs_with_libstdbuf_when_the_image_has_it() {
     let env_lines = |run: &support::GuestRun| -> Vec<String> {
         run.calls
@@ -199,7 +241,6 @@ fn atftp_runs_with_libstdbuf_when_the_image_has_it() {
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
 }
 
-#[test]
 fn knobs_choose_busybox_tftp_and_the_window() {
     let run = support::run_guest(&support::one_label_case(
         "busybox_forced",
@@ -227,7 +268,6 @@ fn knobs_choose_busybox_tftp_and_the_window() {
     );
 }
 
-#[test]
 fn a_transfer_shorter_than_the_announced_tsize_fails_and_is_retried() {
     let run = support::run_guest(&support::one_label_case(
         "tsize_lie",
@@ -257,7 +297,6 @@ fn a_transfer_shorter_than_the_announced_tsize_fails_and_is_retried() {
     assert_eq!(kernel_requests, 2, "{}", run.calls);
 }
 
-#[test]
 fn kernels_and_initrds_are_checked_before_kexec() {
     let kernel = support::fake_s390_kernel;
     let mut ext2 = vec![0u8; 2048];
@@ -309,7 +348,6 @@ fn kernels_and_initrds_are_checked_before_kexec() {
     );
 }
 
-#[test]
 fn urls_and_host_names_reach_their_server_port_and_path() {
     let case = support::generated(
         "url_transfers",

@@ -25,10 +25,13 @@ pub use netns::{
     Tools, NETNS_DIR, NETNS_PREFIX,
 };
 
-use crate::network::{nic_device, NetAttachment, NetContext, Network, PcapMode};
+use crate::network::{
+    nic_device, HttpSite, NetAttachment, NetContext, Network, PcapMode, SectionError, Shared,
+};
 use crate::HarnessError;
 use netns::{enter_namespace, ip, Namespace};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Keeps dnsmasq and the namespace alive; drop kills and reaps dnsmasq,
@@ -57,14 +60,68 @@ impl Dnsmasq {
     pub fn new(settings: Settings) -> Dnsmasq {
         Dnsmasq { settings }
     }
+
+    /// The network a scenario's `[network.dnsmasq]` section (absent: every
+    /// default) and shared `[network]` keys describe.
+    pub fn from_section(
+        shared: &Shared,
+        section: Option<&DnsmasqConfig>,
+    ) -> Result<Dnsmasq, SectionError> {
+        if let Some(t) = &shared.tftp_server_name {
+            return Err(SectionError {
+                key: Some("tftp_server_name"),
+                message: format!(
+                    "network.tftp_server_name {t:?}: not supported in mode \"dnsmasq\" (its TFTP server is the DHCP server)"
+                ),
+            });
+        }
+        section
+            .cloned()
+            .unwrap_or_default()
+            .resolve(
+                &shared.bootfile,
+                shared.net.as_deref(),
+                shared.dhcpstart.as_deref(),
+            )
+            .map(Dnsmasq::new)
+            .map_err(|e| SectionError {
+                key: None,
+                message: format!("network: {e}"),
+            })
+    }
 }
 
 /// How long dnsmasq may take to report its DHCP range (before scaling).
 const READY_TIMEOUT: f64 = 10.0;
 
 impl Network for Dnsmasq {
-    fn mode(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         "dnsmasq"
+    }
+
+    fn http_site(&self) -> Result<HttpSite, String> {
+        Ok(HttpSite::InNamespace {
+            addr: self.settings.server_ip,
+        })
+    }
+
+    fn http_options(&self) -> Vec<(&'static str, &str)> {
+        let s = &self.settings;
+        [("opt209", &s.opt209), ("opt210", &s.opt210)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+            .collect()
+    }
+
+    fn with_http_url(&self, base: &str) -> Arc<dyn Network> {
+        let mut n = self.clone();
+        for v in [&mut n.settings.opt209, &mut n.settings.opt210]
+            .into_iter()
+            .flatten()
+        {
+            *v = v.replace(crate::network::HTTP_PLACEHOLDER, base);
+        }
+        Arc::new(n)
     }
 
     fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
@@ -177,11 +234,9 @@ impl Network for Dnsmasq {
             format!("{},event_idx=off", nic_device("n0", ctx.mac)),
         ];
         // The guest's traffic as QEMU sees it (as in slirp mode).
-        let (pcap, dump) = PcapMode::from_env().filter_dump(ctx.artifacts);
-        qemu_args.extend(dump);
+        qemu_args.extend(PcapMode::from_env().filter_dump(ctx.artifacts));
         Ok(NetAttachment {
             qemu_args,
-            pcap,
             netns: Some(ns_path),
             guard: Some(Box::new(guard)),
         })

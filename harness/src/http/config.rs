@@ -97,6 +97,24 @@ impl Fault {
     }
 }
 
+/// A `[[http.fault]]` that does not validate: which one (0-based), the key
+/// in it when one is to blame, and the message (which names both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidFault {
+    /// The fault's index in `[[http.fault]]`, 0-based.
+    pub fault: usize,
+    /// The key inside the fault, when one is to blame.
+    pub key: Option<&'static str>,
+    /// What is wrong (`http.fault 2 status: …`).
+    pub message: String,
+}
+
+impl std::fmt::Display for InvalidFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// `[http]` with its faults validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpSettings {
@@ -105,20 +123,33 @@ pub struct HttpSettings {
 }
 
 impl HttpConfig {
-    /// Validates the faults; an error names the key (`http.fault 2
-    /// status: …`).
-    pub fn resolve(&self) -> Result<HttpSettings, String> {
+    /// Validates the faults; an error names the fault and key (`http.fault
+    /// 2 status: …`), as text and as data.
+    pub fn resolve(&self) -> Result<HttpSettings, InvalidFault> {
         let mut faults = Vec::new();
         for (i, f) in self.faults.iter().enumerate() {
             let key = format!("http.fault {}", i + 1);
-            let need = |name: &str, v: Option<u64>| {
-                v.ok_or_else(|| format!("{key} {name}: required for kind {:?}", f.kind))
+            let invalid = |name: Option<&'static str>, message: String| InvalidFault {
+                fault: i,
+                key: name,
+                message,
+            };
+            let need = |name: &'static str, v: Option<u64>| {
+                v.ok_or_else(|| {
+                    invalid(
+                        Some(name),
+                        format!("{key} {name}: required for kind {:?}", f.kind),
+                    )
+                })
             };
             let action = match f.kind {
                 FaultKind::Status => {
                     let s = need("status", f.status.map(u64::from))?;
                     if !(100..=599).contains(&s) {
-                        return Err(format!("{key} status {s}: must be 100..=599"));
+                        return Err(invalid(
+                            Some("status"),
+                            format!("{key} status {s}: must be 100..=599"),
+                        ));
                     }
                     Action::Status(s as u16)
                 }
@@ -128,7 +159,10 @@ impl HttpConfig {
                 FaultKind::Rate => {
                     let r = need("bytes_per_second", f.bytes_per_second)?;
                     if r == 0 {
-                        return Err(format!("{key} bytes_per_second: must be positive"));
+                        return Err(invalid(
+                            Some("bytes_per_second"),
+                            format!("{key} bytes_per_second: must be positive"),
+                        ));
                     }
                     Action::Rate(r)
                 }
@@ -151,7 +185,10 @@ impl HttpConfig {
             for (name, set, owner) in given {
                 let used = owner == f.kind || (name == "after_bytes" && f.kind == FaultKind::Stall);
                 if set && !used {
-                    return Err(format!("{key} {name}: not used by kind {:?}", f.kind));
+                    return Err(invalid(
+                        Some(name),
+                        format!("{key} {name}: not used by kind {:?}", f.kind),
+                    ));
                 }
             }
             let path = f
@@ -159,11 +196,14 @@ impl HttpConfig {
                 .as_ref()
                 .map(|p| p.trim_start_matches('/').to_string());
             if path.as_deref() == Some("") {
-                return Err(format!("{key} path: empty"));
+                return Err(invalid(Some("path"), format!("{key} path: empty")));
             }
             let requests = f.requests.clone().unwrap_or_default();
             if requests.contains(&0) {
-                return Err(format!("{key} requests: numbers start at 1"));
+                return Err(invalid(
+                    Some("requests"),
+                    format!("{key} requests: numbers start at 1"),
+                ));
             }
             faults.push(Fault {
                 path,
@@ -181,7 +221,7 @@ mod tests {
 
     fn parse(s: &str) -> Result<HttpSettings, String> {
         let c: HttpConfig = toml::from_str(s).map_err(|e| e.to_string())?;
-        c.resolve()
+        c.resolve().map_err(|e| e.to_string())
     }
 
     #[test]

@@ -25,8 +25,7 @@ pub use config::{HttpConfig, HttpSettings};
 
 use crate::inprocess::log::EventLog;
 use crate::inprocess::tftp::{confine, Refusal};
-use crate::network::Addressing;
-use crate::scenario::NetworkMode;
+use crate::network::{HttpSite, Network};
 use crate::HarnessError;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -44,7 +43,7 @@ use std::time::Instant;
 /// The text scenarios write for the run's HTTP server: replaced by
 /// [`Plan::base_url`] (`http://ADDRESS[:PORT]`, no trailing slash) in
 /// inline tree text and in the DHCP options of the dnsmasq mode.
-pub const PLACEHOLDER: &str = "${http}";
+pub const PLACEHOLDER: &str = crate::network::HTTP_PLACEHOLDER;
 
 /// Port the server uses inside a run's own network namespace.
 pub const NAMESPACE_PORT: u16 = 80;
@@ -67,39 +66,37 @@ enum Bind {
 }
 
 impl Plan {
-    /// The plan for a run in network `mode`. Slirp: binds 127.0.0.1:0 now.
-    pub fn for_network(mode: &NetworkMode) -> Result<Plan, HarnessError> {
-        match mode {
-            NetworkMode::Slirp { net, dhcpstart, .. } => {
-                let a = Addressing::resolve(net.as_deref(), dhcpstart.as_deref(), 30).map_err(
-                    |message| HarnessError::Tool {
-                        tool: "http",
-                        message,
-                    },
-                )?;
-                let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                    .map_err(|e| HarnessError::io("binding the HTTP server on", "127.0.0.1", e))?;
+    /// The plan for a run in `network` ([`Network::http_site`]): on the
+    /// host's loopback it binds 127.0.0.1:0 now.
+    pub fn for_network(network: &dyn Network) -> Result<Plan, HarnessError> {
+        let site = network.http_site().map_err(|message| HarnessError::Tool {
+            tool: "http",
+            message,
+        })?;
+        let loopback = || {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .map_err(|e| HarnessError::io("binding the HTTP server on", "127.0.0.1", e))
+        };
+        match site {
+            HttpSite::HostLoopback { guest_addr } => {
+                let l = loopback()?;
                 let port = l
                     .local_addr()
                     .map_err(|e| HarnessError::io("reading the address of", "127.0.0.1", e))?
                     .port();
                 Ok(Plan {
-                    base_url: format!("http://{}:{port}", a.server),
+                    base_url: format!("http://{guest_addr}:{port}"),
                     bind: Bind::Loopback(l),
                 })
             }
-            NetworkMode::Dnsmasq(s) => Ok(Plan {
-                base_url: format!("http://{}", s.server_ip),
-                bind: Bind::InNamespace(SocketAddr::from((s.server_ip, NAMESPACE_PORT))),
+            HttpSite::Relayed { guest_addr } => Ok(Plan {
+                base_url: format!("http://{guest_addr}"),
+                bind: Bind::Loopback(loopback()?),
             }),
-            NetworkMode::InProcess(cfg) => {
-                let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                    .map_err(|e| HarnessError::io("binding the HTTP server on", "127.0.0.1", e))?;
-                Ok(Plan {
-                    base_url: format!("http://{}", cfg.server_ip),
-                    bind: Bind::Loopback(l),
-                })
-            }
+            HttpSite::InNamespace { addr } => Ok(Plan {
+                base_url: format!("http://{addr}"),
+                bind: Bind::InNamespace(SocketAddr::from((addr, NAMESPACE_PORT))),
+            }),
         }
     }
 

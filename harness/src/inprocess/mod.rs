@@ -25,9 +25,11 @@ pub mod tcp;
 pub mod tftp;
 pub mod wire;
 
-use crate::network::{nic_device, qemu_opt_value, NetAttachment, NetContext, Network};
+use crate::network::{
+    nic_device, qemu_opt_value, HttpSite, NetAttachment, NetContext, Network, SectionError, Shared,
+};
 use crate::HarnessError;
-use config::Resolved;
+use config::{Common, Resolved};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -38,9 +40,17 @@ pub use config::InProcessConfig;
 pub struct InProcess {
     /// Settings with every default filled in.
     pub config: Resolved,
-    /// The run's HTTP server on loopback, which guest connections to port
-    /// 80 of the server address are relayed to ([`tcp`]).
-    pub http_backend: Option<std::net::SocketAddr>,
+}
+
+impl<'a> From<&'a Shared> for Common<'a> {
+    fn from(s: &'a Shared) -> Common<'a> {
+        Common {
+            bootfile: Some(&s.bootfile),
+            tftp_server_name: s.tftp_server_name.as_deref(),
+            net: s.net.as_deref(),
+            dhcpstart: s.dhcpstart.as_deref(),
+        }
+    }
 }
 
 /// Keeps the segment task (and through it the TFTP server, relay sockets
@@ -59,23 +69,57 @@ impl Drop for Guard {
 impl InProcess {
     /// The network for `config`, whose defaults `resolve` filled in.
     pub fn new(config: Resolved) -> InProcess {
-        InProcess {
-            config,
-            http_backend: None,
-        }
+        InProcess { config }
     }
 
-    /// Relays guest TCP connections to port 80 of the server address to
-    /// the HTTP server at `backend` (on loopback).
-    pub fn with_http(mut self, backend: Option<std::net::SocketAddr>) -> InProcess {
-        self.http_backend = backend;
-        self
+    /// The network a scenario's `[network.inprocess]` section (absent: every
+    /// default) and shared `[network]` keys describe.
+    pub fn from_section(
+        shared: &Shared,
+        section: Option<&InProcessConfig>,
+    ) -> Result<InProcess, SectionError> {
+        section
+            .cloned()
+            .unwrap_or_default()
+            .resolve(&Common::from(shared))
+            .map(InProcess::new)
+            .map_err(|e| SectionError {
+                key: Some("inprocess"),
+                message: format!("network.inprocess: {e}"),
+            })
     }
 }
 
 impl Network for InProcess {
-    fn mode(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         "inprocess"
+    }
+
+    fn http_site(&self) -> Result<HttpSite, String> {
+        Ok(HttpSite::Relayed {
+            guest_addr: self.config.server_ip,
+        })
+    }
+
+    fn http_options(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("opt209", &self.config.opt209),
+            ("opt210", &self.config.opt210),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+
+    fn with_http_url(&self, base: &str) -> Arc<dyn Network> {
+        let mut n = self.clone();
+        for v in [&mut n.config.opt209, &mut n.config.opt210]
+            .into_iter()
+            .flatten()
+        {
+            *v = v.replace(crate::network::HTTP_PLACEHOLDER, base);
+        }
+        Arc::new(n)
     }
 
     fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
@@ -131,7 +175,7 @@ impl Network for InProcess {
             ctx.tftp_root.display(),
             self.config.tftp_on
         ));
-        let tcp = self.http_backend.map(|backend| {
+        let tcp = ctx.http_backend.map(|backend| {
             let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
             let prefix = u32::from(self.config.netmask).count_ones() as u8;
             let relay = tcp::TcpRelay::new(
@@ -173,7 +217,6 @@ impl Network for InProcess {
                 // virtio-net event-index RX stall reports.
                 format!("{},event_idx=off", nic_device("n0", ctx.mac)),
             ],
-            pcap: Some(pcap_path),
             netns: None,
             guard: Some(Box::new(Guard { task, _dir: dir })),
         })

@@ -113,9 +113,9 @@ pub fn user_tree(config: &str) -> tempfile::TempDir {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     for (artifact, name) in [
-        (netboot_harness::scenario::Artifact::TargetKernel, "vmlinuz"),
+        (netboot_harness::scenario::Payload::TargetKernel, "vmlinuz"),
         (
-            netboot_harness::scenario::Artifact::TargetInitrd,
+            netboot_harness::scenario::Payload::TargetInitrd,
             "initrd.gz",
         ),
     ] {

@@ -239,9 +239,7 @@ impl BuildProgress {
 /// others wait and then find it. A build killed midway leaves only a
 /// `.build-<pid>-*` directory, which the next build removes.
 pub fn ensure(lock: &Lock, cache: &Path) -> Result<MinimalKernel, MinimalKernelError> {
-    let source_pin = lock
-        .by_role(crate::fixtures::lock::Role::KernelSource)
-        .ok_or_else(|| FixtureError::Resolve("the lock pins no kernel-source package".into()))?;
+    let source_pin = lock.kernel_source()?;
     ensure_in(&cache_root(cache), &source_pin.sha256, || {
         Ok(crate::fixtures::ensure_kernel_source(lock, cache)?.0)
     })
