@@ -81,12 +81,13 @@ pxe_backoff() {
 }
 
 # pxe_load_lease FILE: reads a lease written by dhcp-event (key=value lines,
-# never evaluated) and derives SERVER (option 66, else siaddr, else server
+# never evaluated; L_IGNORED names the values it left out) and derives SERVER (option 66, else siaddr, else server
 # identifier), BOOTFILE (option 67, else the header file field) and PREFIX
 # (option 210 with a trailing slash, else pxe_bootfile_prefix of BOOTFILE).
 pxe_load_lease() {
 	L_IFACE='' L_IP='' L_SUBNET='' L_ROUTER='' L_DNS='' L_SIADDR='' L_SERVERID=''
 	L_SNAME='' L_BOOT_FILE='' L_TFTP='' L_BOOTFILE='' L_209='' L_210='' L_211='' L_MAC=''
+	L_IGNORED=''
 	while IFS= read -r line; do
 		k=${line%%=*} v=${line#*=}
 		case $k in
@@ -105,6 +106,7 @@ pxe_load_lease() {
 		pxepathprefix) L_210=$v ;;
 		reboottime) L_211=$v ;;
 		mac) L_MAC=$v ;;
+		ignored) L_IGNORED=$v ;;
 		esac
 	done <"$1"
 	[ "$L_SIADDR" = 0.0.0.0 ] && L_SIADDR=''
@@ -306,11 +308,16 @@ _pxe_tftp_missing() {
 	grep -q 'error: ([12])' "$1" && return 0
 	grep -Eiq 'error received from server <.*(not found|access violation|permission denied|no such file)' "$1"
 }
+# _pxe_tftp LOCAL: one TFTP download of RES_PATH. atftp keeps only the first
+# 255 bytes of a remote file name (MAXLEN 256 in its tftp_def.h) and would
+# ask for another file: a longer path goes to busybox tftp.
 _pxe_tftp() {
 	_srv=${RES_SERVER:-$SERVER}
+	_tc=$PXE_TFTP
+	[ "${#RES_PATH}" -gt 255 ] && _tc=busybox
 	for _bs in "$PXE_BLKSIZE" 512; do
-		debug "$PXE_TFTP -g -l $1 -r $RES_PATH (blksize $_bs) $_srv $RES_PORT"
-		if "_pxe_$PXE_TFTP" "$1" "$_bs" 2>"$PXE_TMP/tftp.err"; then
+		debug "$_tc -g -l $1 -r $RES_PATH (blksize $_bs) $_srv $RES_PORT"
+		if "_pxe_$_tc" "$1" "$_bs" 2>"$PXE_TMP/tftp.err"; then
 			_pxe_check_tsize "$1" && return 0
 			rm -f "$1"
 			return 2
@@ -322,11 +329,14 @@ _pxe_tftp() {
 	done
 	return 2
 }
+# The host follows "--": it comes from the network (option 209/210, a
+# config's host::path or tftp://host/), and getopt would take a host such
+# as "-h" (atftp: help, exit 0, nothing fetched) for an option.
 _pxe_busybox() {
 	if [ "$2" = 512 ]; then
-		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" "$_srv" "$RES_PORT"
+		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" -- "$_srv" "$RES_PORT"
 	else
-		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" -b "$2" "$_srv" "$RES_PORT"
+		"${PXE_BIN}tftp" -g -l "$1" -r "$RES_PATH" -b "$2" -- "$_srv" "$RES_PORT"
 	fi
 }
 # atftp --trace logs every packet to stderr; its "received OACK" line holds
@@ -337,17 +347,17 @@ _pxe_busybox() {
 _pxe_atftp() {
 	if [ "$2" = 512 ]; then
 		LD_PRELOAD=$PXE_STDBUF _STDBUF_E=65536 \
-			"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" "$_srv" "$RES_PORT" >/dev/null
+			"${PXE_BIN}atftp" --trace -g -l "$1" -r "$RES_PATH" -- "$_srv" "$RES_PORT" >/dev/null
 	else
 		LD_PRELOAD=$PXE_STDBUF _STDBUF_E=65536 \
 			"${PXE_BIN}atftp" --trace --option "tsize 0" --option "blksize $2" \
-			--option "windowsize $PXE_WINDOW" -g -l "$1" -r "$RES_PATH" "$_srv" "$RES_PORT" >/dev/null
+			--option "windowsize $PXE_WINDOW" -g -l "$1" -r "$RES_PATH" -- "$_srv" "$RES_PORT" >/dev/null
 	fi
 }
 # _pxe_check_tsize LOCAL: the size the server announced (atftp's OACK) must
 # be the size received.
 _pxe_check_tsize() {
-	[ "$PXE_TFTP" = atftp ] || return 0
+	[ "$_tc" = atftp ] || return 0
 	_pxe_check_size "$1" tsize \
 		"$(sed -n 's/^received OACK <.*tsize: \([0-9]*\).*/\1/p' "$PXE_TMP/tftp.err" | head -n 1)"
 }

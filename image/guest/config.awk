@@ -6,7 +6,8 @@
 # Must not fetch anything: INCLUDE is spliced by the boot script.
 #
 # mode=normalize  input: one raw config file (NUL bytes mapped to \001 by the
-#                 caller); output: "kw<TAB>arg" lines (default, ui, label,
+#                 caller), its name in the environment (PXE_CFG_NAME, for
+#                 warnings; not -v, which would expand backslashes); output: "kw<TAB>arg" lines (default, ui, label,
 #                 k.<image type>, initrd, append, ipappend, prompt, timeout,
 #                 totaltimeout, ontimeout, onerror, include, say, implicit,
 #                 allowoptions, menu.label, menu.default, menu.hide,
@@ -136,6 +137,7 @@ BEGIN {
 	for (i in kts)
 		ktypes[kts[i]] = 1
 	DEL = sprintf("%c", 127)
+	name = ENVIRON["PXE_CFG_NAME"]
 	implicit = 1
 	allowopts = 1
 	NOTHING = "nothing to boot: no DEFAULT and no LABEL"

@@ -170,9 +170,11 @@ fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
         &[],
     ));
     assert!(
-        run.calls.lines().any(|l| l.starts_with(
-            "atftp --trace --option tsize 0 --option blksize 1468 --option windowsize 8 -g -l "
-        ) && l.ends_with("/tmp/pxe/kernel -r boot/vmlinuz 10.0.2.2 69")),
+        run.calls
+            .lines()
+            .any(|l| l.starts_with(
+                "atftp --trace --option tsize 0 --option blksize 1468 --option windowsize 8 -g -l "
+            ) && l.ends_with("/tmp/pxe/kernel -r boot/vmlinuz -- 10.0.2.2 69")),
         "no atftp call with the options for the kernel:\n{}",
         run.calls
     );
@@ -368,14 +370,14 @@ fn urls_and_host_names_reach_their_server_port_and_path() {
     let calls: Vec<&str> = run.calls.lines().collect();
     for (want, what) in [
         (
-            "-r dir/my kernel 10.0.2.9 6969",
+            "-r dir/my kernel -- 10.0.2.9 6969",
             "the tftp:// URL's decoded path, host and port",
         ),
         (
-            "-r i.img 10.0.2.7 69",
+            "-r i.img -- 10.0.2.7 69",
             "host::path on its own server, port 69",
         ),
-        ("-r r.img 10.0.2.2 69", "::path on the boot server"),
+        ("-r r.img -- 10.0.2.2 69", "::path on the boot server"),
     ] {
         assert!(
             calls

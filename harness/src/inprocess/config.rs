@@ -46,6 +46,13 @@ pub struct InProcessConfig {
     pub opt210: Option<String>,
     /// Option 211 (PXELINUX reboot time, seconds).
     pub opt211: Option<u32>,
+    /// Option 12 (host name).
+    pub hostname: Option<String>,
+    /// Values that replace the ones above in every reply sent once the
+    /// first ACK (the firmware's) is out, i.e. what the guest client's
+    /// udhcpc gets while the firmware still loads pxelinux.0 with the plain
+    /// ones (e.g. hostile strings that name no file the firmware could load).
+    pub client: Option<DhcpStrings>,
     /// Lease time in seconds (option 51); default 86400.
     pub lease_time: Option<u32>,
     /// Only answer requests whose option 93 (client architecture) has this
@@ -72,6 +79,66 @@ pub struct InProcessConfig {
     /// zeros between initramfs archives).
     #[serde(default)]
     pub zero_files: std::collections::BTreeMap<String, u64>,
+}
+
+/// The string values of a DHCP reply that `client` may replace; an absent
+/// one keeps the value of `[network.inprocess]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpStrings {
+    /// `sname` header field (at most 63 bytes).
+    pub sname: Option<String>,
+    /// `file` header field (at most 127 bytes).
+    pub file: Option<String>,
+    /// Option 66.
+    pub opt66: Option<String>,
+    /// Option 67.
+    pub opt67: Option<String>,
+    /// Option 209.
+    pub opt209: Option<String>,
+    /// Option 210.
+    pub opt210: Option<String>,
+    /// Option 12.
+    pub hostname: Option<String>,
+}
+
+impl DhcpStrings {
+    /// Checks the lengths a reply can carry; errors name the key under
+    /// `section` (e.g. `client.opt209`).
+    fn validate(&self, section: &str) -> Result<(), String> {
+        if self.sname.as_ref().is_some_and(|s| s.len() > 63) {
+            return Err(format!("{section}sname: at most 63 bytes"));
+        }
+        if self.file.as_ref().is_some_and(|s| s.len() > 127) {
+            return Err(format!("{section}file: at most 127 bytes"));
+        }
+        for (k, v) in [
+            ("opt66", &self.opt66),
+            ("opt67", &self.opt67),
+            ("opt209", &self.opt209),
+            ("opt210", &self.opt210),
+            ("hostname", &self.hostname),
+        ] {
+            if v.as_ref().is_some_and(|s| s.is_empty() || s.len() > 255) {
+                return Err(format!("{section}{k}: 1 to 255 bytes"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `self`'s values, each absent one taken from `base`.
+    pub fn over(&self, base: &DhcpStrings) -> DhcpStrings {
+        let pick = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+        DhcpStrings {
+            sname: pick(&self.sname, &base.sname),
+            file: pick(&self.file, &base.file),
+            opt66: pick(&self.opt66, &base.opt66),
+            opt67: pick(&self.opt67, &base.opt67),
+            opt209: pick(&self.opt209, &base.opt209),
+            opt210: pick(&self.opt210, &base.opt210),
+            hostname: pick(&self.hostname, &base.hostname),
+        }
+    }
 }
 
 /// How the DHCP server misbehaves. Counters are 1-based and count the
@@ -215,6 +282,10 @@ pub struct Resolved {
     pub opt210: Option<String>,
     /// Option 211.
     pub opt211: Option<u32>,
+    /// Option 12.
+    pub hostname: Option<String>,
+    /// Replacements for replies after the first ACK.
+    pub client: Option<DhcpStrings>,
     /// Option 51.
     pub lease_time: u32,
     /// Required option 93.
@@ -266,25 +337,22 @@ impl InProcessConfig {
                 ));
             }
         }
-        if self.sname.as_ref().is_some_and(|s| s.len() > 63) {
-            return Err("sname: at most 63 bytes".into());
-        }
         let file = self
             .file
             .clone()
             .or_else(|| common.bootfile.map(str::to_string));
-        if file.as_ref().is_some_and(|s| s.len() > 127) {
-            return Err("file: at most 127 bytes".into());
+        DhcpStrings {
+            sname: self.sname.clone(),
+            file: file.clone(),
+            opt66: self.opt66.clone(),
+            opt67: self.opt67.clone(),
+            opt209: self.opt209.clone(),
+            opt210: self.opt210.clone(),
+            hostname: self.hostname.clone(),
         }
-        for (k, v) in [
-            ("opt66", &self.opt66),
-            ("opt67", &self.opt67),
-            ("opt209", &self.opt209),
-            ("opt210", &self.opt210),
-        ] {
-            if v.as_ref().is_some_and(|s| s.is_empty() || s.len() > 255) {
-                return Err(format!("{k}: 1 to 255 bytes"));
-            }
+        .validate("")?;
+        if let Some(c) = &self.client {
+            c.validate("client.")?;
         }
         for (i, f) in self.faults.iter().enumerate() {
             match f {
@@ -330,6 +398,8 @@ impl InProcessConfig {
             opt209: self.opt209.clone(),
             opt210: self.opt210.clone(),
             opt211: self.opt211,
+            hostname: self.hostname.clone(),
+            client: self.client.clone(),
             lease_time: self.lease_time.unwrap_or(86400),
             require_arch: self.require_arch,
             dhcp: self.dhcp.clone(),
@@ -377,6 +447,36 @@ mod tests {
             .expect("resolves");
         assert_eq!(r.client_ip, Ipv4Addr::new(192, 168, 76, 9));
         assert_eq!(r.server_ip, Ipv4Addr::new(192, 168, 76, 2));
+    }
+
+    #[test]
+    fn client_strings_validate_and_fill_in() {
+        let c: InProcessConfig = toml::from_str(
+            "opt209 = \"plain\"\nhostname = \"h\"\n[client]\nfile = \"$(x)\"\nopt209 = \"a;b\"\n",
+        )
+        .expect("parses");
+        let r = c.resolve(&Common::default()).expect("resolves");
+        let base = DhcpStrings {
+            opt209: r.opt209.clone(),
+            hostname: r.hostname.clone(),
+            ..DhcpStrings::default()
+        };
+        let late = r.client.expect("client").over(&base);
+        assert_eq!(late.opt209.as_deref(), Some("a;b"));
+        assert_eq!(late.file.as_deref(), Some("$(x)"));
+        assert_eq!(late.hostname.as_deref(), Some("h"));
+        let long: InProcessConfig =
+            toml::from_str(&format!("[client]\nsname = \"{}\"\n", "s".repeat(64))).expect("parses");
+        assert_eq!(
+            long.resolve(&Common::default()).unwrap_err(),
+            "client.sname: at most 63 bytes"
+        );
+        let long: InProcessConfig =
+            toml::from_str(&format!("hostname = \"{}\"\n", "h".repeat(256))).expect("parses");
+        assert_eq!(
+            long.resolve(&Common::default()).unwrap_err(),
+            "hostname: 1 to 255 bytes"
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The segment's DHCP/BOOTP server (dhcproto): answers DISCOVER with OFFER
 //! and REQUEST with ACK (or NAK) for the one lease of the run, fills in the
-//! scenario's mask, router, siaddr, sname, file and options 66, 67, 209,
-//! 210, 211, logs what each client sent (message type, option 93, vendor
-//! class, requested options) and misbehaves as told (silent, silent after N
+//! scenario's mask, router, siaddr, sname, file and options 12, 66, 67,
+//! 209, 210, 211 (the `client` strings once the firmware's ACK is out),
+//! logs what each client sent (message type, option 93, vendor class,
+//! requested options) and misbehaves as told (silent, silent after N
 //! ACKs, ignored DISCOVERs, NAKed REQUESTs, delayed replies). It works on
 //! UDP payloads only; framing, addressing and fault injection are the
 //! segment's. Requests are untrusted input: nothing here panics on them.
 
-use super::config::Resolved;
+use super::config::{DhcpStrings, Resolved};
 use super::log::EventLog;
 use dhcproto::v4::{
     DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode, UnknownOption,
@@ -207,15 +208,18 @@ impl DhcpServer {
                 return None;
             }
         };
+        let v = self.strings();
         self.log.line(format!(
-            "dhcp: {kind} yiaddr={} siaddr={} file={:?} opt66={:?} opt67={:?} opt209={:?} opt210={:?} opt211={:?}{}",
+            "dhcp: {kind} yiaddr={} siaddr={} file={:?} sname={:?} opt12={:?} opt66={:?} opt67={:?} opt209={:?} opt210={:?} opt211={:?}{}",
             if kind == "NAK" { Ipv4Addr::UNSPECIFIED } else { self.cfg.client_ip },
             if kind == "NAK" { Ipv4Addr::UNSPECIFIED } else { self.cfg.siaddr },
-            self.cfg.file,
-            self.cfg.opt66,
-            self.cfg.opt67,
-            self.cfg.opt209,
-            self.cfg.opt210,
+            v.file,
+            v.sname,
+            v.hostname,
+            v.opt66,
+            v.opt67,
+            v.opt209,
+            v.opt210,
             self.cfg.opt211,
             if b.delay_ms > 0 { format!(" after {delay_ms} ms") } else { String::new() }
         ));
@@ -241,13 +245,33 @@ impl DhcpServer {
         m
     }
 
+    /// The string values of this reply: `client`'s once the first ACK (the
+    /// firmware's) was sent, else the plain ones.
+    fn strings(&self) -> DhcpStrings {
+        let c = &self.cfg;
+        let plain = DhcpStrings {
+            sname: c.sname.clone(),
+            file: c.file.clone(),
+            opt66: c.opt66.clone(),
+            opt67: c.opt67.clone(),
+            opt209: c.opt209.clone(),
+            opt210: c.opt210.clone(),
+            hostname: c.hostname.clone(),
+        };
+        match &c.client {
+            Some(late) if self.acks_before >= 1 => late.over(&plain),
+            _ => plain,
+        }
+    }
+
     fn lease(&self, req: &Message, mt: Option<MessageType>) -> Result<Vec<u8>, String> {
         let c = &self.cfg;
+        let v = self.strings();
         let mut m = self.base(req, c.client_ip, c.siaddr);
-        if let Some(s) = &c.sname {
+        if let Some(s) = &v.sname {
             m.set_sname_str(s);
         }
-        if let Some(f) = &c.file {
+        if let Some(f) = &v.file {
             m.set_fname_str(f);
         }
         let o = m.opts_mut();
@@ -260,13 +284,16 @@ impl DhcpServer {
             o.insert(DhcpOption::Router(vec![r]));
         }
         o.insert(DhcpOption::AddressLeaseTime(c.lease_time));
-        if let Some(s) = &c.opt66 {
+        if let Some(h) = &v.hostname {
+            o.insert(DhcpOption::Hostname(h.clone()));
+        }
+        if let Some(s) = &v.opt66 {
             o.insert(DhcpOption::TFTPServerName(s.as_bytes().to_vec()));
         }
-        if let Some(s) = &c.opt67 {
+        if let Some(s) = &v.opt67 {
             o.insert(DhcpOption::BootfileName(s.as_bytes().to_vec()));
         }
-        for (code, v) in [(209u8, &c.opt209), (210u8, &c.opt210)] {
+        for (code, v) in [(209u8, &v.opt209), (210u8, &v.opt210)] {
             if let Some(s) = v {
                 o.insert(DhcpOption::Unknown(UnknownOption::new(
                     OptionCode::from(code),
@@ -508,6 +535,36 @@ mod tests {
         assert!(s
             .handle(&request(MessageType::Discover, None, true))
             .is_some());
+    }
+
+    #[test]
+    fn client_strings_replace_the_plain_ones_after_the_first_ack() {
+        let mut s = DhcpServer::new(
+            &cfg("hostname = \"plain\"\n[client]\nfile = \"a;$(b)\"\nopt209 = \"c\\nd\"\nhostname = \"`h`\""),
+            EventLog::discard(),
+        );
+        let lease = Some(Ipv4Addr::new(10, 0, 2, 15));
+        let first = decode(
+            &s.handle(&request(MessageType::Request, lease, true))
+                .expect("ack"),
+        );
+        assert_eq!(unknown(&first, 209).as_deref(), Some(&b"cfg/host.cfg"[..]));
+        assert_eq!(
+            first.opts().get(OptionCode::Hostname),
+            Some(&DhcpOption::Hostname("plain".into()))
+        );
+        let second = decode(
+            &s.handle(&request(MessageType::Discover, None, true))
+                .expect("offer"),
+        );
+        let f = second.fname_str().expect("file").expect("utf-8");
+        assert_eq!(f.trim_end_matches('\0'), "a;$(b)");
+        assert_eq!(unknown(&second, 209).as_deref(), Some(&b"c\nd"[..]));
+        assert_eq!(unknown(&second, 210).as_deref(), Some(&b"s390x/"[..]));
+        assert_eq!(
+            second.opts().get(OptionCode::Hostname),
+            Some(&DhcpOption::Hostname("`h`".into()))
+        );
     }
 
     #[test]

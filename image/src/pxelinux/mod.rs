@@ -250,7 +250,11 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
         .transpose()?
         .filter(|u| lookup::uuid_valid(u));
     let ip = req.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let prefix = lookup::path_prefix(req.opt210.as_deref(), req.bootfile.as_deref());
+    let mut warnings = Vec::new();
+    let bootfile = dhcp_string("boot file", req.bootfile.as_deref(), &mut warnings);
+    let opt209 = dhcp_string("option 209", req.opt209.as_deref(), &mut warnings);
+    let opt210 = dhcp_string("option 210", req.opt210.as_deref(), &mut warnings);
+    let prefix = lookup::path_prefix(opt210, bootfile);
     let net = NetInfo {
         ip: ip.to_string(),
         server: req.server.clone(),
@@ -269,13 +273,13 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
         prompt: None,
         fetched: Vec::new(),
         errors: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
         outcome: Outcome::Rescue {
             reason: String::new(),
         },
     };
     let mut found = None;
-    for name in lookup::candidates(req.opt209.as_deref(), uuid.as_deref(), &mac, ip) {
+    for name in lookup::candidates(opt209, uuid.as_deref(), &mac, ip) {
         let loc = lookup::resolve_path(&name, &prefix);
         let bytes = if loc.refused() {
             None
@@ -319,7 +323,7 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
         &mut directives,
     );
     res.includes = fl.includes;
-    res.warnings = fl.warnings;
+    res.warnings.extend(fl.warnings);
     let cfg = Config::evaluate(&directives, &mut res.warnings);
     res.config = Some(cfg_path);
     res.say = cfg.say.clone();
@@ -359,6 +363,23 @@ pub fn resolve(source: &dyn Source, req: &Request) -> Result<Resolution, Resolve
             }
         }
     }
+}
+
+/// A DHCP string value as the guest keeps it: whole, or (when it holds a
+/// control byte, which would end a line of its lease file or of a console
+/// marker) not at all, with a warning; the guest says `ignoring DHCP values
+/// with a control byte: …`.
+fn dhcp_string<'a>(
+    what: &str,
+    value: Option<&'a str>,
+    warnings: &mut Vec<String>,
+) -> Option<&'a str> {
+    let v = value?;
+    if v.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        warnings.push(format!("ignoring {what} {v:?}: it holds a control byte"));
+        return None;
+    }
+    Some(v)
 }
 
 /// Selects and "fetches" one entry; the error is the reason the guest prints.
@@ -482,6 +503,30 @@ mod tests {
                 reason: "cannot fetch kernel boot/alsonothing".into()
             }
         );
+    }
+
+    #[test]
+    fn dhcp_strings_with_control_bytes_are_left_out() {
+        let m = mem(&[
+            (
+                "boot/pxelinux.cfg/default",
+                "DEFAULT k\nLABEL k\nKERNEL k\n",
+            ),
+            ("boot/k", "K"),
+        ]);
+        let r = resolve(
+            &m,
+            &Request {
+                opt209: Some("evil\ncfg".into()),
+                opt210: Some("x\ry/".into()),
+                ..req()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.prefix, "boot/");
+        assert_eq!(r.tried[0].path, "boot/pxelinux.cfg/01-52-54-00-12-34-56");
+        assert_eq!(r.config.as_deref(), Some("boot/pxelinux.cfg/default"));
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
     }
 
     #[test]

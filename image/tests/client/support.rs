@@ -40,6 +40,11 @@ pub struct Expect {
     pub listed: Option<Vec<String>>,
     /// The prompt's wait as printed (`1.5s`, `forever`; empty: no prompt).
     pub prompt_wait: Option<String>,
+    /// Marker lines (without `S390-PXELINUX: `) that must be printed.
+    pub markers: Option<Vec<String>>,
+    /// Text that must appear nowhere on the console (e.g. what an injected
+    /// command would print).
+    pub forbid: Option<Vec<String>>,
 }
 
 /// One corpus case.
@@ -316,11 +321,10 @@ pub fn run_guest(case: &Case) -> GuestRun {
         }
     }
     std::os::unix::fs::symlink(busybox(), stubs.join("sh")).expect("symlink");
-    let dhcp: String = dhcp_env(case)
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    write(&stubs.join("dhcp.eth0"), dhcp.as_bytes());
+    // one file per variable, so that a value may hold any byte but NUL
+    for (k, v) in dhcp_env(case) {
+        write(&stubs.join("dhcp.eth0").join(k), v.as_bytes());
+    }
     let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
     let console_path = t.join("console");
     let console_file = std::fs::File::create(&console_path).expect("console");
@@ -389,15 +393,20 @@ pub fn run_guest(case: &Case) -> GuestRun {
 /// The model's request for a case (what `resolve` would be given).
 pub fn request(case: &Case) -> Request {
     let env = dhcp_env(case);
-    let get = |k: &str| env.get(k).cloned().filter(|v| !v.is_empty());
+    // dhcp-event leaves out a value with a control byte (`ignored=`)
+    let get = |k: &str| {
+        env.get(k)
+            .cloned()
+            .filter(|v| !v.is_empty() && !has_control_byte(v))
+    };
     let siaddr = get("siaddr").filter(|s| s != "0.0.0.0");
     Request {
         mac: MAC.to_string(),
         ip: get("ip").and_then(|i| i.parse().ok()),
         uuid: case.uuid.clone(),
         bootfile: get("bootfile").or_else(|| get("boot_file")),
-        opt209: get("pxeconffile").or_else(|| get("opt209").and_then(|h| unhex(&h))),
-        opt210: get("pxepathprefix").or_else(|| get("opt210").and_then(|h| unhex(&h))),
+        opt209: get("pxeconffile").or_else(|| hex_option(&env, "opt209")),
+        opt210: get("pxepathprefix").or_else(|| hex_option(&env, "opt210")),
         opt211: get("reboottime")
             .and_then(|r| r.parse().ok())
             .or_else(|| get("opt211").and_then(|h| u32::from_str_radix(&h, 16).ok())),
@@ -411,6 +420,17 @@ pub fn request(case: &Case) -> Request {
         netmask: get("subnet").unwrap_or_default(),
         answer: case.answer.clone(),
     }
+}
+
+/// A control byte, as dhcp-event's awk sees one (0x01–0x1f, 0x7f).
+fn has_control_byte(v: &str) -> bool {
+    v.bytes().any(|b| (1..0x20).contains(&b) || b == 0x7f)
+}
+
+/// An option udhcpc passes as hex digits (`optNNN`), decoded, unless it
+/// decodes to a value dhcp-event leaves out.
+fn hex_option(env: &BTreeMap<String, String>, key: &str) -> Option<String> {
+    unhex(env.get(key)?).filter(|v| !v.is_empty() && !has_control_byte(v))
 }
 
 /// An option udhcpc does not know by name, as it passes it (hex digits).
@@ -525,6 +545,17 @@ pub fn check(case: &Case) -> String {
     expect_eq(&mut out, "say", &e.say, &go.say);
     expect_eq(&mut out, "listed", &e.listed, &go.listed);
     expect_eq(&mut out, "prompt_wait", &e.prompt_wait, &go.prompt_wait);
+    let printed = markers(&g);
+    for m in e.markers.iter().flatten() {
+        if !printed.contains(m) {
+            let _ = writeln!(out, "  expected marker {m:?}: not printed");
+        }
+    }
+    for f in e.forbid.iter().flatten() {
+        if g.console.contains(f.as_str()) {
+            let _ = writeln!(out, "  forbidden text {f:?} is on the console");
+        }
+    }
     expect_eq(
         &mut out,
         "tried",
