@@ -174,7 +174,11 @@ impl Network for Dnsmasq {
             // shows dnsmasq retransmitting and answering ARP, the guest
             // re-ACKing the previous block): QEMU's virtio-net event-index
             // RX stall, not a dgram or dnsmasq matter.
-            format!("{},event_idx=off", nic_device("n0", ctx.mac)),
+            format!(
+                "{}{}",
+                nic_device("n0", ctx.mac),
+                crate::network::event_idx_property()
+            ),
         ];
         // The guest's traffic as QEMU sees it (as in slirp mode).
         let (pcap, dump) = PcapMode::from_env().filter_dump(ctx.artifacts);

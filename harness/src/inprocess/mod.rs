@@ -171,7 +171,11 @@ impl Network for InProcess {
                 // the dgram backend (2 of ~25 boots; both ends kept sending,
                 // the pcap showed nothing wrong), which matches QEMU's
                 // virtio-net event-index RX stall reports.
-                format!("{},event_idx=off", nic_device("n0", ctx.mac)),
+                format!(
+                    "{}{}",
+                    nic_device("n0", ctx.mac),
+                    crate::network::event_idx_property()
+                ),
             ],
             pcap: Some(pcap_path),
             netns: None,
