@@ -202,7 +202,8 @@ pub fn qemu_opt_value(v: &str) -> String {
 }
 
 /// The virtio-net-ccw property the inprocess and dnsmasq modes add:
-/// `,event_idx=off` (see docs/performance.md, "Soak and leaks"), unless
+/// `,event_idx=off` (see docs/performance.md, "The event_idx=off
+/// workaround"), unless
 /// `NETBOOT_VIRTIO_EVENT_IDX=on` asks for QEMU's default (on), to reproduce
 /// what the workaround avoids.
 pub fn event_idx_property() -> &'static str {

@@ -28,9 +28,10 @@ pub struct SoakArgs {
     /// Take a resource sample after every this many runs.
     #[arg(long, default_value_t = 10)]
     pub sample_every: usize,
-    /// Where the repeats' artifact directories go (failed ones are kept).
-    #[arg(long, default_value = "target/boot-artifacts/soak")]
-    pub artifacts: PathBuf,
+    /// Where the repeats' artifact directories go (failed ones are kept;
+    /// default: `soak/` in the harness's artifact root).
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
     /// JSON output file.
     #[arg(long, default_value = "target/bench/netboot-soak.json")]
     pub json: PathBuf,
@@ -46,13 +47,21 @@ pub fn main(a: &SoakArgs) -> Result<()> {
         bail!("no scenario variants to run");
     }
     let mut h = Harness::new()?;
-    h.artifacts_root = a.artifacts.clone();
+    // Absolute: dnsmasq, started in a network namespace, is handed paths
+    // inside the artifact directory and does not share this cwd's meaning.
+    let root = match &a.artifacts {
+        Some(dir) => {
+            std::path::absolute(dir).with_context(|| format!("--artifacts {}", dir.display()))?
+        }
+        None => h.artifacts_root.join("soak"),
+    };
+    h.artifacts_root = root;
     eprintln!(
         "soak: {} variant(s) x {} at parallelism {}; artifacts of failed runs kept under {}",
         scenarios.len(),
         a.repeat,
         a.parallel,
-        a.artifacts.display()
+        h.artifacts_root.display()
     );
     let report = soak::run(
         &h,
