@@ -6,6 +6,8 @@
 //! before deploying it. This file only parses arguments and prints; the work
 //! is done by the `netboot_harness` library.
 
+mod soak_cli;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use netboot_harness::artifacts::ArtifactDir;
@@ -60,6 +62,10 @@ enum Command {
         #[arg(long, default_value = "target/bench/netboot-bench.json")]
         json: PathBuf,
     },
+    /// Soak: run scenario variants N times each at a given parallelism in
+    /// this one process; report every failure (cause, kept artifacts, load),
+    /// the spread of durations and the process's RSS, fds and threads.
+    Soak(soak_cli::SoakArgs),
     /// Network-boot your own TFTP tree with the console on this terminal
     /// (type at prompts; Ctrl-C ends the run and QEMU).
     Boot(Box<BootArgs>),
@@ -86,6 +92,7 @@ fn main() -> Result<()> {
             no_suite,
             json,
         } => bench(runs, !no_suite, &json),
+        Command::Soak(args) => soak_cli::main(&args),
         Command::Boot(args) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -378,6 +378,18 @@ pub fn qemu_opt_value(v: &str) -> String {
     v.replace(',', ",,")
 }
 
+/// The virtio-net-ccw property the inprocess and dnsmasq modes add:
+/// `,event_idx=off` (see docs/performance.md, "The event_idx=off
+/// workaround"), unless
+/// `NETBOOT_VIRTIO_EVENT_IDX=on` asks for QEMU's default (on), to reproduce
+/// what the workaround avoids.
+pub fn event_idx_property() -> &'static str {
+    match std::env::var("NETBOOT_VIRTIO_EVENT_IDX").as_deref() {
+        Ok("on") => "",
+        _ => ",event_idx=off",
+    }
+}
+
 /// The virtio-net-ccw device arguments shared by every mode.
 pub fn nic_device(netdev_id: &str, mac: Option<&str>) -> String {
     let mut d = format!("virtio-net-ccw,netdev={netdev_id},bootindex=1");

@@ -225,13 +225,14 @@ impl Network for Dnsmasq {
             "-netdev".into(),
             netdev,
             "-device".into(),
-            // event_idx=off, as in the inprocess mode: with it on, a guest
-            // on this tap stopped receiving for good in the middle of the
-            // kernel's TFTP transfer (4 boots at once on 2 cores; the pcap
-            // shows dnsmasq retransmitting and answering ARP, the guest
-            // re-ACKing the previous block): QEMU's virtio-net event-index
-            // RX stall, not a dgram or dnsmasq matter.
-            format!("{},event_idx=off", nic_device("n0", ctx.mac)),
+            // event_idx=off unless NETBOOT_VIRTIO_EVENT_IDX=on, as in the
+            // inprocess mode (see docs/performance.md, "The event_idx=off
+            // workaround").
+            format!(
+                "{}{}",
+                nic_device("n0", ctx.mac),
+                crate::network::event_idx_property()
+            ),
         ];
         // The guest's traffic as QEMU sees it (as in slirp mode).
         qemu_args.extend(PcapMode::from_env().filter_dump(ctx.artifacts));

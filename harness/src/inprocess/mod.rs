@@ -210,12 +210,16 @@ impl Network for InProcess {
                 "-netdev".into(),
                 netdev,
                 "-device".into(),
-                // event_idx=off: with it on, the guest sometimes stopped
-                // receiving for good in the middle of a TFTP transfer over
-                // the dgram backend (2 of ~25 boots; both ends kept sending,
-                // the pcap showed nothing wrong), which matches QEMU's
-                // virtio-net event-index RX stall reports.
-                format!("{},event_idx=off", nic_device("n0", ctx.mac)),
+                // event_idx=off unless NETBOOT_VIRTIO_EVENT_IDX=on: a
+                // precaution kept after the soak of issue #16 could not
+                // reproduce the RX stall it was added for (evidence and
+                // source lines: docs/performance.md, "The event_idx=off
+                // workaround").
+                format!(
+                    "{}{}",
+                    nic_device("n0", ctx.mac),
+                    crate::network::event_idx_property()
+                ),
             ],
             netns: None,
             guard: Some(Box::new(Guard { task, _dir: dir })),
