@@ -7,8 +7,20 @@ mod support;
 
 use support::{check, corpus, generated};
 
+/// Checks every case; with `CLIENT_TESTS_FAIL_FAST` set (the mutation run,
+/// `ci/mutate-guest`), stops at the first failing one.
 fn run_all(cases: &[support::Case]) {
-    let failures: Vec<String> = cases.iter().map(check).filter(|r| !r.is_empty()).collect();
+    let fail_fast = std::env::var_os("CLIENT_TESTS_FAIL_FAST").is_some();
+    let mut failures: Vec<String> = Vec::new();
+    for case in cases {
+        let report = check(case);
+        if !report.is_empty() {
+            failures.push(report);
+            if fail_fast {
+                break;
+            }
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",

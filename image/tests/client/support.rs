@@ -255,6 +255,15 @@ fn parse_console(console: &str) -> Observed {
     o
 }
 
+/// The guest scripts under test: `image/guest`, or the directory named by
+/// `CLIENT_TESTS_GUEST_DIR` (the mutation run, `ci/mutate-guest`, points it
+/// at a mutated copy).
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("CLIENT_TESTS_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("guest"))
+}
+
 /// Runs the real guest scripts for a case.
 pub fn run_guest(case: &Case) -> GuestRun {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -321,7 +330,7 @@ pub fn run_guest(case: &Case) -> GuestRun {
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();
     write(&stubs.join("dhcp.eth0"), dhcp.as_bytes());
-    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+    let guest = guest_dir();
     let console_path = t.join("console");
     let console_file = std::fs::File::create(&console_path).expect("console");
     let stdin = match &case.answer {
