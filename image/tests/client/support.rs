@@ -280,9 +280,6 @@ pub fn run_guest(case: &Case) -> GuestRun {
     for (p, c) in &case.raw_files {
         write(&tree.join(p), c);
     }
-    for (p, c) in &case.root_files {
-        write(&root.join(p), c);
-    }
     std::fs::create_dir_all(&tree).expect("mkdir");
     std::fs::create_dir_all(&out).expect("mkdir");
     let cmdline = case
@@ -311,6 +308,10 @@ pub fn run_guest(case: &Case) -> GuestRun {
         &root.join("etc/pxe/modules"),
         b"/lib/modules/virtio_net.ko\n",
     );
+    // A case's own root files replace the defaults above (e.g. a MAC address).
+    for (p, c) in &case.root_files {
+        write(&root.join(p), c);
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client/stubs");
     std::fs::create_dir_all(&stubs).expect("mkdir");
     for e in std::fs::read_dir(&src).expect("stubs") {
