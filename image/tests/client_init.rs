@@ -212,3 +212,27 @@ fn nics_are_tried_in_name_order_and_the_lease_mac_is_lower_case() {
     assert_eq!(udhcpc, ["udhcpc -i a0", "udhcpc -i eth0"], "{}", run.calls);
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
 }
+
+#[test]
+fn without_a_nic_init_waits_pxe_timeout_seconds_then_rescues() {
+    let mut case = one_label_case("no_nic", "console=ttysclp0 pxe.timeout=3", &[]);
+    case.root_removed.push("sys/class/net/eth0".into());
+    let run = run_guest(&case);
+    let m = markers(&run);
+    assert_in_order(
+        &m,
+        &[
+            "ERROR no network interface found",
+            "RESCUE no network interface found",
+        ],
+        "markers",
+    );
+    let c = calls(&run);
+    let sleeps: Vec<&String> = c.iter().filter(|l| l.starts_with("sleep ")).collect();
+    assert_eq!(sleeps, ["sleep 1", "sleep 1", "sleep 1"], "{}", run.calls);
+    assert!(
+        !c.iter().any(|l| l.starts_with("udhcpc ")),
+        "DHCP on lo:\n{}",
+        run.calls
+    );
+}

@@ -72,6 +72,10 @@ pub struct Case {
     /// Files of the guest's own root (generated cases only), e.g. libstdbuf.
     #[serde(skip)]
     pub root_files: BTreeMap<String, Vec<u8>>,
+    /// Paths removed from the default fake root (generated cases only),
+    /// e.g. `sys/class/net/eth0` for a machine without a NIC.
+    #[serde(skip)]
+    pub root_removed: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +106,7 @@ pub fn generated(name: &str, files: Vec<(&str, Vec<u8>)>) -> Case {
         expect: Expect::default(),
         raw_files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         root_files: BTreeMap::new(),
+        root_removed: Vec::new(),
     }
 }
 
@@ -311,6 +316,9 @@ pub fn run_guest(case: &Case) -> GuestRun {
     // A case's own root files replace the defaults above (e.g. a MAC address).
     for (p, c) in &case.root_files {
         write(&root.join(p), c);
+    }
+    for p in &case.root_removed {
+        std::fs::remove_dir_all(root.join(p)).expect("remove a default root path");
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client/stubs");
     std::fs::create_dir_all(&stubs).expect("mkdir");
