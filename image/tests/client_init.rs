@@ -215,10 +215,19 @@ fn nics_are_tried_in_name_order_and_the_lease_mac_is_lower_case() {
 
 #[test]
 fn without_a_nic_init_waits_pxe_timeout_seconds_then_rescues() {
-    let mut case = one_label_case("no_nic", "console=ttysclp0 pxe.timeout=3", &[]);
-    case.root_removed.push("sys/class/net/eth0".into());
-    let run = run_guest(&case);
-    let m = markers(&run);
+    // lo alone, and no interface at all (an unmatched glob)
+    for removed in [&["eth0"][..], &["eth0", "lo"]] {
+        let mut case = one_label_case("no_nic", "console=ttysclp0 pxe.timeout=3", &[]);
+        case.root_removed = removed
+            .iter()
+            .map(|i| format!("sys/class/net/{i}"))
+            .collect();
+        no_nic_run(&run_guest(&case));
+    }
+}
+
+fn no_nic_run(run: &GuestRun) {
+    let m = markers(run);
     assert_in_order(
         &m,
         &[
@@ -227,12 +236,12 @@ fn without_a_nic_init_waits_pxe_timeout_seconds_then_rescues() {
         ],
         "markers",
     );
-    let c = calls(&run);
+    let c = calls(run);
     let sleeps: Vec<&String> = c.iter().filter(|l| l.starts_with("sleep ")).collect();
     assert_eq!(sleeps, ["sleep 1", "sleep 1", "sleep 1"], "{}", run.calls);
     assert!(
         !c.iter().any(|l| l.starts_with("udhcpc ")),
-        "DHCP on lo:\n{}",
+        "DHCP without an interface:\n{}",
         run.calls
     );
 }
