@@ -179,11 +179,14 @@ fn no_lease_means_rounds_with_backoff_then_the_rescue_shell() {
 #[test]
 fn nics_are_tried_in_name_order_and_the_lease_mac_is_lower_case() {
     let mut case = one_label_case("second_nic", "console=ttysclp0 pxe.retries=0", &[]);
-    // a0 sorts before eth0 and gets no lease; eth0's MAC is upper case
-    case.root_files.insert(
-        "sys/class/net/a0/address".into(),
-        b"02:00:00:00:00:01\n".to_vec(),
-    );
+    // a0 sorts before eth0 and gets no lease, f0 after it is never asked;
+    // eth0's MAC is upper case
+    for nic in ["a0", "f0"] {
+        case.root_files.insert(
+            format!("sys/class/net/{nic}/address"),
+            b"02:00:00:00:00:01\n".to_vec(),
+        );
+    }
     case.root_files.insert(
         "sys/class/net/eth0/address".into(),
         b"52:54:00:AB:CD:EF\n".to_vec(),
@@ -244,4 +247,26 @@ fn no_nic_run(run: &GuestRun) {
         "DHCP without an interface:\n{}",
         run.calls
     );
+}
+
+#[test]
+fn kernel_parameters_in_inits_environment_change_nothing() {
+    // Linux passes unknown `name=value` command-line words to init as
+    // environment variables; init's own variables must not start from them.
+    let run = run_guest(&one_label_case(
+        "env_from_cmdline",
+        "console=ttysclp0 pxe.retries=0",
+        &[
+            ("round", "9"),
+            ("lease", "bogus"),
+            ("n", "99"),
+            ("all", "x"),
+        ],
+    ));
+    let m = markers(&run);
+    assert!(
+        m.iter().any(|l| l.starts_with("lease iface=eth0 ")),
+        "{m:#?}"
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
 }
