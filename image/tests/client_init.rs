@@ -135,11 +135,12 @@ fn modules_load_in_list_order_and_a_failed_one_is_only_a_warning() {
 
 #[test]
 fn no_lease_means_rounds_with_backoff_then_the_rescue_shell() {
-    // pxe.iface names a NIC without a DHCP server (the stub answers on eth0)
+    // pxe.iface names a NIC without a DHCP server (the stub answers on eth0);
+    // `round=9` on the kernel command line lands in init's environment
     let run = run_guest(&one_label_case(
         "no_lease",
         "console=ttysclp0 pxe.iface=eth1 pxe.retries=2",
-        &[],
+        &[("round", "9")],
     ));
     let m = markers(&run);
     let dhcp: Vec<&str> = m
