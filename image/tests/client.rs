@@ -31,7 +31,7 @@ fn main() {
             .into_iter()
             .map(|c| case_trial("malformed", c)),
     );
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 8] = [
         (
             "transfers_use_atftp_with_tsize_blksize_and_windowsize",
             transfers_use_atftp_with_tsize_blksize_and_windowsize,
@@ -55,6 +55,14 @@ fn main() {
         (
             "urls_and_host_names_reach_their_server_port_and_path",
             urls_and_host_names_reach_their_server_port_and_path,
+        ),
+        (
+            "a_line_with_a_nul_byte_is_ignored_whole",
+            a_line_with_a_nul_byte_is_ignored_whole,
+        ),
+        (
+            "a_config_transfer_failure_is_not_retried_within_a_lookup_round",
+            a_config_transfer_failure_is_not_retried_within_a_lookup_round,
         ),
     ];
     trials.extend(tests.into_iter().map(|(name, f)| {
@@ -310,11 +318,39 @@ fn kernels_and_initrds_are_checked_before_kexec() {
         ("newc", b"070701000000".to_vec()),
         ("ext2", ext2),
         ("zero-padded", [&[0u8; 512][..], b"070701000000"].concat()),
+        ("newc-crc", b"070702000000".to_vec()),
+        ("odc", b"070707000000".to_vec()),
+        ("old-gzip", b"\x1f\x9erest".to_vec()),
+        ("bzip2", b"BZh91AY".to_vec()),
+        ("lzma", b"\x5d\x00\x00\x80\x00rest".to_vec()),
+        ("lz4", b"\x02\x21\x4c\x18rest".to_vec()),
+        ("lzo", b"\x89LZO\x00rest".to_vec()),
+        ("cramfs", b"\x45\x3d\xcd\x28rest".to_vec()),
+        ("squashfs", b"hsqsrest".to_vec()),
+        ("romfs", b"-rom1fs-rest".to_vec()),
     ] {
         let run = support::run_guest(&support::image_check_case(name, kernel(), initrd));
         assert!(
             run.kexec_kernel.is_some(),
             "{name}: a valid kernel + initrd was not booted:\n{}",
+            run.console
+        );
+    }
+
+    for (name, initrd) in [
+        ("near-newc", b"070703000000".to_vec()),
+        ("near-gzip", b"\x1f\x8a\x08\x00rest".to_vec()),
+        ("near-ext2", {
+            let mut e = vec![0xaau8; 2048];
+            e[1080..1082].copy_from_slice(&[0x53, 0xee]);
+            e
+        }),
+        ("near-zero", [&[0u8; 7][..], b"\x01"].concat()),
+    ] {
+        let run = support::run_guest(&support::image_check_case(name, kernel(), initrd));
+        assert!(
+            run.kexec_kernel.is_none(),
+            "{name}: an initrd one byte off a known magic was booted:\n{}",
             run.console
         );
     }
@@ -332,6 +368,21 @@ fn kernels_and_initrds_are_checked_before_kexec() {
                 .to_string()
         ),
         "{}",
+        run.console
+    );
+
+    let run = support::run_guest(&support::image_check_case(
+        "long_text_kernel",
+        b"KERNEL-IS-TEXT!!".to_vec(),
+        b"\x1f\x8b".to_vec(),
+    ));
+    assert!(
+        support::markers(&run).contains(
+            &"RESCUE kernel boot/vmlinuz is not an s390 Linux kernel image \
+              (no S390EP at 0x10008; starts with 4b45524e454c2d49)"
+                .to_string()
+        ),
+        "the first 8 bytes are shown:\n{}",
         run.console
     );
 
@@ -395,4 +446,40 @@ fn urls_and_host_names_reach_their_server_port_and_path() {
         run.calls
     );
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+fn a_line_with_a_nul_byte_is_ignored_whole() {
+    // The guest maps NUL to \001 (a control byte: the line is refused), so
+    // awk never sees a NUL and cut the line there.
+    let mut case = generated(
+        "nul_in_append",
+        vec![
+            (
+                CFG,
+                b"LABEL a\nKERNEL k\nAPPEND keep\nAPPEND x\0evil\n".to_vec(),
+            ),
+            ("boot/k", b"K".to_vec()),
+        ],
+    );
+    case.expect.outcome = Some("boot".to_string());
+    case.expect.cmdline = Some("keep".to_string());
+    let report = check(&case);
+    assert!(report.is_empty(), "{report}");
+}
+
+fn a_config_transfer_failure_is_not_retried_within_a_lookup_round() {
+    let run = support::run_guest(&support::one_label_case(
+        "config_tsize_lie",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_TSIZE_LIE", "boot/pxelinux.cfg/default")],
+    ));
+    let m = support::markers(&run);
+    assert!(
+        !m.iter().any(|l| l.starts_with("transfer of")),
+        "config fetch retried: {m:#?}"
+    );
+    assert!(
+        m.contains(&"try boot/pxelinux.cfg/default ... not found".to_string()),
+        "{m:#?}"
+    );
 }

@@ -444,6 +444,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tree_source_serves_regular_files_under_its_root_only() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("tree");
+        std::fs::create_dir_all(root.join("d")).expect("mkdir");
+        std::fs::write(root.join("d/f"), b"F").expect("write");
+        std::fs::write(tmp.path().join("outside"), b"O").expect("write");
+        let src = TreeSource { root };
+        let get = |spec: &str| src.read(&lookup::resolve_path(spec, ""));
+        assert_eq!(get("d/f"), Some(b"F".to_vec()));
+        assert!(src.exists(&lookup::resolve_path("/d/f", "")));
+        assert_eq!(get("10.0.2.9::d/f"), Some(b"F".to_vec()), "any TFTP host");
+        assert_eq!(
+            get("http://10.0.2.2:8080/d/f?q=1#frag"),
+            Some(b"F".to_vec())
+        );
+        for refused in [
+            "../outside",
+            "http://10.0.2.2/../outside",
+            "http://10.0.2.2",
+            "d",
+            "missing",
+            "gopher://10.0.2.2/d/f",
+        ] {
+            assert_eq!(get(refused), None, "{refused}");
+            assert!(!src.exists(&lookup::resolve_path(refused, "")), "{refused}");
+        }
+    }
+
     fn mem(files: &[(&str, &str)]) -> Mem {
         Mem(files
             .iter()

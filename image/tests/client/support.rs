@@ -77,6 +77,10 @@ pub struct Case {
     /// Files of the guest's own root (generated cases only), e.g. libstdbuf.
     #[serde(skip)]
     pub root_files: BTreeMap<String, Vec<u8>>,
+    /// Paths removed from the default fake root (generated cases only),
+    /// e.g. `sys/class/net/eth0` for a machine without a NIC.
+    #[serde(skip)]
+    pub root_removed: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +111,7 @@ pub fn generated(name: &str, files: Vec<(&str, Vec<u8>)>) -> Case {
         expect: Expect::default(),
         raw_files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         root_files: BTreeMap::new(),
+        root_removed: Vec::new(),
     }
 }
 
@@ -260,6 +265,15 @@ fn parse_console(console: &str) -> Observed {
     o
 }
 
+/// The guest scripts under test: `image/guest`, or the directory named by
+/// `CLIENT_TESTS_GUEST_DIR` (the mutation run, `ci/mutate-guest`, points it
+/// at a mutated copy).
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("CLIENT_TESTS_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("guest"))
+}
+
 /// Runs the real guest scripts for a case.
 pub fn run_guest(case: &Case) -> GuestRun {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -275,9 +289,6 @@ pub fn run_guest(case: &Case) -> GuestRun {
     }
     for (p, c) in &case.raw_files {
         write(&tree.join(p), c);
-    }
-    for (p, c) in &case.root_files {
-        write(&root.join(p), c);
     }
     std::fs::create_dir_all(&tree).expect("mkdir");
     std::fs::create_dir_all(&out).expect("mkdir");
@@ -307,6 +318,13 @@ pub fn run_guest(case: &Case) -> GuestRun {
         &root.join("etc/pxe/modules"),
         b"/lib/modules/virtio_net.ko\n",
     );
+    // A case's own root files replace the defaults above (e.g. a MAC address).
+    for (p, c) in &case.root_files {
+        write(&root.join(p), c);
+    }
+    for p in &case.root_removed {
+        std::fs::remove_dir_all(root.join(p)).expect("remove a default root path");
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client/stubs");
     std::fs::create_dir_all(&stubs).expect("mkdir");
     for e in std::fs::read_dir(&src).expect("stubs") {
@@ -325,7 +343,7 @@ pub fn run_guest(case: &Case) -> GuestRun {
     for (k, v) in dhcp_env(case) {
         write(&stubs.join("dhcp.eth0").join(k), v.as_bytes());
     }
-    let guest = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest");
+    let guest = guest_dir();
     let console_path = t.join("console");
     let console_file = std::fs::File::create(&console_path).expect("console");
     let stdin = match &case.answer {
