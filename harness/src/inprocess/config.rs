@@ -268,22 +268,11 @@ pub struct Resolved {
     pub addresses: Vec<Ipv4Addr>,
     /// Addresses that serve TFTP.
     pub tftp_on: Vec<Ipv4Addr>,
-    /// `sname`.
-    pub sname: Option<String>,
-    /// `file`.
-    pub file: Option<String>,
-    /// Option 66.
-    pub opt66: Option<String>,
-    /// Option 67.
-    pub opt67: Option<String>,
-    /// Option 209.
-    pub opt209: Option<String>,
-    /// Option 210.
-    pub opt210: Option<String>,
+    /// The DHCP strings of every reply (`client` replaces them after the
+    /// first ACK).
+    pub strings: DhcpStrings,
     /// Option 211.
     pub opt211: Option<u32>,
-    /// Option 12.
-    pub hostname: Option<String>,
     /// Replacements for replies after the first ACK.
     pub client: Option<DhcpStrings>,
     /// Option 51.
@@ -337,20 +326,26 @@ impl InProcessConfig {
                 ));
             }
         }
-        let file = self
-            .file
-            .clone()
-            .or_else(|| common.bootfile.map(str::to_string));
-        DhcpStrings {
+        // The values every reply carries until `client` takes over; built
+        // once here (the DHCP server reads them for each reply). Option 66
+        // falls back to `tftp_server_name` after the length checks, as the
+        // bootfile does for `file` before them.
+        let mut strings = DhcpStrings {
             sname: self.sname.clone(),
-            file: file.clone(),
+            file: self
+                .file
+                .clone()
+                .or_else(|| common.bootfile.map(str::to_string)),
             opt66: self.opt66.clone(),
             opt67: self.opt67.clone(),
             opt209: self.opt209.clone(),
             opt210: self.opt210.clone(),
             hostname: self.hostname.clone(),
-        }
-        .validate("")?;
+        };
+        strings.validate("")?;
+        strings.opt66 = strings
+            .opt66
+            .or_else(|| common.tftp_server_name.map(str::to_string));
         if let Some(c) = &self.client {
             c.validate("client.")?;
         }
@@ -388,17 +383,8 @@ impl InProcessConfig {
             siaddr: self.siaddr.unwrap_or(server_ip),
             addresses,
             tftp_on,
-            sname: self.sname.clone(),
-            file,
-            opt66: self
-                .opt66
-                .clone()
-                .or_else(|| common.tftp_server_name.map(str::to_string)),
-            opt67: self.opt67.clone(),
-            opt209: self.opt209.clone(),
-            opt210: self.opt210.clone(),
+            strings,
             opt211: self.opt211,
-            hostname: self.hostname.clone(),
             client: self.client.clone(),
             lease_time: self.lease_time.unwrap_or(86400),
             require_arch: self.require_arch,
@@ -433,7 +419,7 @@ mod tests {
         assert_eq!(r.server_ip, Ipv4Addr::new(10, 0, 2, 2));
         assert_eq!(r.router, Some(r.server_ip));
         assert_eq!(r.netmask, Ipv4Addr::new(255, 255, 255, 0));
-        assert_eq!(r.file.as_deref(), Some("pxelinux.0"));
+        assert_eq!(r.strings.file.as_deref(), Some("pxelinux.0"));
     }
 
     #[test]
@@ -456,12 +442,7 @@ mod tests {
         )
         .expect("parses");
         let r = c.resolve(&Common::default()).expect("resolves");
-        let base = DhcpStrings {
-            opt209: r.opt209.clone(),
-            hostname: r.hostname.clone(),
-            ..DhcpStrings::default()
-        };
-        let late = r.client.expect("client").over(&base);
+        let late = r.client.expect("client").over(&r.strings);
         assert_eq!(late.opt209.as_deref(), Some("a;b"));
         assert_eq!(late.file.as_deref(), Some("$(x)"));
         assert_eq!(late.hostname.as_deref(), Some("h"));

@@ -249,18 +249,9 @@ impl DhcpServer {
     /// firmware's) was sent, else the plain ones.
     fn strings(&self) -> DhcpStrings {
         let c = &self.cfg;
-        let plain = DhcpStrings {
-            sname: c.sname.clone(),
-            file: c.file.clone(),
-            opt66: c.opt66.clone(),
-            opt67: c.opt67.clone(),
-            opt209: c.opt209.clone(),
-            opt210: c.opt210.clone(),
-            hostname: c.hostname.clone(),
-        };
         match &c.client {
-            Some(late) if self.acks_before >= 1 => late.over(&plain),
-            _ => plain,
+            Some(late) if self.acks_before >= 1 => late.over(&c.strings),
+            _ => c.strings.clone(),
         }
     }
 

@@ -103,8 +103,8 @@ impl Network for InProcess {
 
     fn http_options(&self) -> Vec<(&'static str, &str)> {
         [
-            ("opt209", &self.config.opt209),
-            ("opt210", &self.config.opt210),
+            ("opt209", &self.config.strings.opt209),
+            ("opt210", &self.config.strings.opt210),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
@@ -113,7 +113,7 @@ impl Network for InProcess {
 
     fn with_http_url(&self, base: &str) -> Arc<dyn Network> {
         let mut n = self.clone();
-        for v in [&mut n.config.opt209, &mut n.config.opt210]
+        for v in [&mut n.config.strings.opt209, &mut n.config.strings.opt210]
             .into_iter()
             .flatten()
         {
