@@ -133,7 +133,9 @@ pub fn flavours(dir: &Path) -> Result<Vec<Flavour>, HarnessError> {
     ])
 }
 
-fn median(sorted: &[f64]) -> f64 {
+/// The median of an ascending slice (0 for an empty one); bench and soak
+/// share it.
+pub(crate) fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
         0 => 0.0,
         n if n % 2 == 1 => sorted[n / 2],

@@ -318,11 +318,6 @@ pub fn spread(scenario: &str, durations: &[f64], failed: usize) -> Option<Spread
     if n == 0 {
         return None;
     }
-    let median = if n % 2 == 1 {
-        d[n / 2]
-    } else {
-        (d[n / 2 - 1] + d[n / 2]) / 2.0
-    };
     // Nearest rank: the smallest value with at least 90 % at or below it.
     let p90 = d[(n * 9).div_ceil(10).max(1) - 1];
     Some(Spread {
@@ -330,7 +325,7 @@ pub fn spread(scenario: &str, durations: &[f64], failed: usize) -> Option<Spread
         runs: n,
         failed,
         min_s: d[0],
-        median_s: median,
+        median_s: crate::bench::median(&d),
         p90_s: p90,
         max_s: d[n - 1],
     })
