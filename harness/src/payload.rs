@@ -316,7 +316,7 @@ impl Payloads {
                     payload,
                     || {
                         let tree =
-                            s390_pxelinux::modules::ModuleTree::open(&kf.modules, &kf.release)
+                            s390_pxelinux::initramfs::ModuleTree::open(&kf.modules, &kf.release)
                                 .map_err(|e| perr(payload, e))?;
                         // A kernel with everything built in (the minimal
                         // one) needs no module: its tree holds none.
@@ -370,7 +370,8 @@ impl Payloads {
     fn busybox_base(&self, payload: &Payload) -> Result<Archive, HarnessError> {
         let bb = std::fs::read(&self.fixtures.busybox)
             .map_err(|e| HarnessError::io("reading busybox", &self.fixtures.busybox, e))?;
-        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(payload, e))?;
+        let applets =
+            s390_pxelinux::initramfs::busybox_applets(&bb).map_err(|e| perr(payload, e))?;
         s390_pxelinux::initramfs::base_with_busybox(&bb, &applets).map_err(|e| perr(payload, e))
     }
 
@@ -432,7 +433,7 @@ impl Payloads {
         let exe = std::env::current_exe()
             .map(|p| file_identity(&p))
             .unwrap_or_default();
-        let guest: String = s390_pxelinux::guest::GUEST_FILES
+        let guest: String = s390_pxelinux::initramfs::GUEST_FILES
             .iter()
             .map(|g| format!("{}\n{}\n", g.dest, g.content))
             .collect();
@@ -476,7 +477,8 @@ impl Payloads {
         }
         let bb = std::fs::read(&self.fixtures.busybox)
             .map_err(|e| io("reading busybox", &self.fixtures.busybox, e))?;
-        let applets = s390_pxelinux::busybox::applets(&bb).map_err(|e| perr(&payload, e))?;
+        let applets =
+            s390_pxelinux::initramfs::busybox_applets(&bb).map_err(|e| perr(&payload, e))?;
         let bb_path = root.join("bin/busybox");
         std::fs::write(&bb_path, &bb).map_err(|e| io("writing", &bb_path, e))?;
         let init = root.join("sbin/init");

@@ -4,10 +4,10 @@
 
 use s390_pxelinux::build::{
     build_image_cached, default_inputs, BuildSpec, DEFAULT_CMDLINE, DEFAULT_LOADER_KERNEL,
+    DEFAULT_MODULES,
 };
 use s390_pxelinux::compress::Compression;
 use s390_pxelinux::fixtures::default_cache_dir;
-use s390_pxelinux::modules::DEFAULT_MODULES;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,10 +10,17 @@ use crate::cpio;
 use crate::fixtures::{self, lock::Lock, FixtureError};
 use crate::initramfs::{self, PxeContents};
 use crate::kernel::{self, KernelError};
-use crate::modules::{ModuleError, ModuleTree, DEFAULT_MODULES};
+use crate::modules::{ModuleError, ModuleTree};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The modules pxelinux.0 carries unless `--modules` is given.
+pub use crate::modules::DEFAULT_MODULES;
+
+/// The files an executable needs from a sysroot (guest path → host path),
+/// as the build adds them for kexec and the TFTP client.
+pub use crate::elfdeps::resolve as elf_closure;
 
 /// The command line written into pxelinux.0 unless `--cmdline` is given.
 ///

@@ -14,11 +14,9 @@ pub struct GuestFile {
     pub mode: u32,
 }
 
-/// Directory (inside the initramfs) holding the client scripts; `init` finds
-/// them there unless `PXE_LIB` says otherwise.
-pub const GUEST_LIB_DIR: &str = "/lib/pxe";
-
-/// Every guest file, in no particular order (the initramfs writer sorts).
+/// Every guest file, in no particular order (the initramfs writer sorts):
+/// `/init` and the client scripts in `/lib/pxe`, where `init` finds them
+/// unless `PXE_LIB` says otherwise.
 pub const GUEST_FILES: &[GuestFile] = &[
     GuestFile {
         dest: "/init",
@@ -50,3 +48,21 @@ pub const GUEST_FILES: &[GuestFile] = &[
 /// Path (inside the initramfs) of the generated module load list: one module
 /// file path per line, in dependency order. Written by the builder, read by init.
 pub const MODULE_LIST_PATH: &str = "/etc/pxe/modules";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn say_prints_the_marker_prefix() {
+        let common = GUEST_FILES
+            .iter()
+            .find(|g| g.dest == "/lib/pxe/common.sh")
+            .expect("common.sh");
+        let say = format!(
+            "say() {{ printf '{}%s\\n' \"$*\"; }}",
+            crate::pxelinux::MARKER_PREFIX
+        );
+        assert!(common.content.contains(&say), "no {say:?} in common.sh");
+    }
+}

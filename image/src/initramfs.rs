@@ -5,9 +5,15 @@
 //! not compress or write files (see [`crate::compress`], [`crate::build`]).
 
 use crate::cpio::{Archive, CpioError, Node};
-use crate::guest::{GUEST_FILES, MODULE_LIST_PATH};
-use crate::modules::ResolvedModule;
+use crate::guest::MODULE_LIST_PATH;
 use std::collections::BTreeMap;
+
+// The internal pieces a caller packing its own initramfs needs (the harness's
+// target initrds): busybox's applet table, the module tree (files in load
+// order) and the guest scripts pxelinux.0 carries.
+pub use crate::busybox::applets as busybox_applets;
+pub use crate::guest::{GuestFile, GUEST_FILES};
+pub use crate::modules::{ModuleTree, ResolvedModule};
 
 /// Directories every initramfs of ours has.
 pub const BASE_DIRS: &[&str] = &[

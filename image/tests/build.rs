@@ -4,7 +4,7 @@
 
 mod support;
 
-use s390_pxelinux::modules::ModuleTree;
+use s390_pxelinux::initramfs::ModuleTree;
 use std::time::Duration;
 use support::*;
 
@@ -140,7 +140,7 @@ fn modules_resolve_with_dependencies_first_on_both_real_kernels() {
 #[test]
 fn kexec_closure_is_found_inside_the_sysroot() {
     let f = fixtures();
-    let files = s390_pxelinux::elfdeps::resolve(&f.kexec, &f.sysroot).expect("resolve");
+    let files = s390_pxelinux::build::elf_closure(&f.kexec, &f.sysroot).expect("resolve");
     let guest: Vec<&str> = files.keys().map(String::as_str).collect();
     // libc itself needs the loader by its soname, found in the multiarch dir.
     assert_eq!(
@@ -179,7 +179,7 @@ fn without_a_tftp_client_there_is_no_libstdbuf_either() {
 #[test]
 fn tftp_client_closure_is_found_inside_the_sysroot() {
     let f = fixtures();
-    let files = s390_pxelinux::elfdeps::resolve(&f.tftp_client, &f.sysroot).expect("resolve");
+    let files = s390_pxelinux::build::elf_closure(&f.tftp_client, &f.sysroot).expect("resolve");
     let guest: Vec<&str> = files.keys().map(String::as_str).collect();
     for lib in [
         "/lib/s390x-linux-gnu/libc.so.6",
@@ -197,7 +197,7 @@ fn tftp_client_with_a_library_missing_is_refused_by_name() {
     let f = fixtures();
     // A sysroot with kexec's closure but without libreadline.
     let sysroot = dir.path().join("sysroot");
-    for (guest, host) in s390_pxelinux::elfdeps::resolve(&f.kexec, &f.sysroot).expect("resolve") {
+    for (guest, host) in s390_pxelinux::build::elf_closure(&f.kexec, &f.sysroot).expect("resolve") {
         let dest = sysroot.join(guest.trim_start_matches('/'));
         std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
         std::fs::copy(&host, &dest).expect("copy");

@@ -37,8 +37,8 @@ fn the_minimal_kernel_has_every_fragment_option_and_kexec_without_modules() {
     assert!(config.lines().any(|l| l == "# CONFIG_MODULES is not set"));
     // The image is an s390 kernel the builder accepts, with its release.
     let bytes = std::fs::read(&k.kernel.image).expect("image");
-    let h = s390_pxelinux::kernel::read_header(&bytes).expect("s390 header");
-    assert_eq!(h.release.as_deref(), Some(k.kernel.release.as_str()));
+    let i = s390_pxelinux::inspect::inspect(&bytes).expect("s390 header");
+    assert_eq!(i.kernel_release.as_deref(), Some(k.kernel.release.as_str()));
     // System.map names the kexec system call; modules.builtin lists the
     // virtio drivers the initramfs no longer carries.
     let map = std::fs::read_to_string(&k.system_map).expect("System.map");

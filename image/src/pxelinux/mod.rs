@@ -20,6 +20,11 @@ use serde::Serialize;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+/// How every console line of the guest client begins (`say` in
+/// `image/guest/common.sh`, e.g. `S390-PXELINUX: lease …`): the prefix of
+/// the markers the harness and the client tests read.
+pub const MARKER_PREFIX: &str = "S390-PXELINUX: ";
+
 /// INCLUDE nesting limit: a file at this depth cannot include further.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
 

@@ -213,7 +213,7 @@ fn parse_console(console: &str) -> Observed {
     };
     let mut onerror = false;
     for line in console.lines() {
-        let Some(m) = line.split("S390-PXELINUX: ").nth(1) else {
+        let Some(m) = line.split(pxelinux::MARKER_PREFIX).nth(1) else {
             continue;
         };
         if let Some(r) = m.strip_prefix("try ") {
@@ -705,7 +705,7 @@ pub fn one_label_case(name: &str, cmdline: &str, stub_env: &[(&str, &str)]) -> C
 pub fn markers(run: &GuestRun) -> Vec<String> {
     run.console
         .lines()
-        .filter_map(|l| l.split("S390-PXELINUX: ").nth(1))
+        .filter_map(|l| l.split(pxelinux::MARKER_PREFIX).nth(1))
         .map(str::to_string)
         .collect()
 }

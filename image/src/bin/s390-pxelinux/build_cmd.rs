@@ -2,9 +2,10 @@
 //! [`s390_pxelinux::build::BuildSpec`] and reports the result.
 
 use anyhow::{bail, Result};
-use s390_pxelinux::build::{self, BuildSpec, DEFAULT_CMDLINE, DEFAULT_LOADER_KERNEL};
+use s390_pxelinux::build::{
+    self, BuildSpec, DEFAULT_CMDLINE, DEFAULT_LOADER_KERNEL, DEFAULT_MODULES,
+};
 use s390_pxelinux::compress::Compression;
-use s390_pxelinux::modules::DEFAULT_MODULES;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `build`. Inputs not given come from the defaults (pinned
