@@ -1,12 +1,14 @@
 //! The per-scenario artifact directory `target/boot-artifacts/<scenario>/`:
-//! created empty for every run, it holds the TFTP tree QEMU serves (`tftp/`),
-//! its listing (`tftp-tree.txt`), the console transcript (`console.log`),
-//! QEMU's command line (`qemu-cmdline.sh`), output (`qemu.log`) and QMP
-//! transcript (`qmp.log`), an optional `net.pcap` and the verdict
-//! (`result.txt`). It only lays out files; it must not start QEMU.
+//! created empty for every run, it holds the TFTP tree QEMU serves (`tftp/`,
+//! written by [`crate::tree`]), its listing (`tftp-tree.txt`), the console
+//! transcript (`console.log`), QEMU's command line (`qemu-cmdline.sh`),
+//! output (`qemu.log`) and QMP transcript (`qmp.log`), the verdict
+//! (`result.txt`), and what the network and HTTP server write (`net.pcap`,
+//! `network.pcap`, `dhcp.log`, `tftp.log`, `dnsmasq.*`, `http.log`). It
+//! only names and creates the directory (no other part of a run is its
+//! concern, so every part may use it); it must not write a run's files nor
+//! start QEMU.
 
-use crate::payload::Payloads;
-use crate::scenario::{Scenario, Source};
 use crate::HarnessError;
 use std::path::{Path, PathBuf};
 
@@ -16,9 +18,9 @@ pub fn artifacts_root() -> PathBuf {
 }
 
 /// One run's artifact directory, and the one place its file names are
-/// spelled (the network modes name the captures and server logs they write
-/// into it: `net.pcap`, `network.pcap`, `dhcp.log`, `tftp.log`,
-/// `dnsmasq.*`). A run's directory ([`ArtifactDir::fresh`]) holds an
+/// spelled (the network modes' captures and server files included: they
+/// get their paths from here through [`crate::network::NetContext`]). A
+/// run's directory ([`ArtifactDir::fresh`]) holds an
 /// exclusive lock on `root/.<name>.lock` while it lives, so two processes
 /// running the same scenario (two engineers, `cargo test` beside `cargo
 /// nextest`) take turns instead of deleting each other's TFTP tree.
@@ -76,6 +78,16 @@ impl ArtifactDir {
         })
     }
 
+    /// The same directory without the lock, which stays with `self`: for
+    /// a value that names the run's files but does not own the run
+    /// ([`crate::runner::Prepared`]).
+    pub fn unlocked(&self) -> ArtifactDir {
+        ArtifactDir {
+            dir: self.dir.clone(),
+            _lock: None,
+        }
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
@@ -95,14 +107,19 @@ impl ArtifactDir {
         self.file("console.log")
     }
 
-    /// QEMU's console, output, QMP transcript and command line.
-    pub fn machine_logs(&self) -> crate::qemu::MachineLogs {
-        crate::qemu::MachineLogs {
-            console: Some(self.console_log()),
-            qemu_output: Some(self.file("qemu.log")),
-            qmp: Some(self.file("qmp.log")),
-            cmdline: Some(self.file("qemu-cmdline.sh")),
-        }
+    /// QEMU's output.
+    pub fn qemu_log(&self) -> PathBuf {
+        self.file("qemu.log")
+    }
+
+    /// The QMP transcript.
+    pub fn qmp_log(&self) -> PathBuf {
+        self.file("qmp.log")
+    }
+
+    /// QEMU's command line, as a shell script.
+    pub fn qemu_cmdline(&self) -> PathBuf {
+        self.file("qemu-cmdline.sh")
     }
 
     /// The verdict.
@@ -113,6 +130,47 @@ impl ArtifactDir {
     /// The run's HTTP server's log.
     pub fn http_log(&self) -> PathBuf {
         self.file("http.log")
+    }
+
+    /// The guest's traffic as QEMU's `filter-dump` sees it (slirp,
+    /// dnsmasq).
+    pub fn net_pcap(&self) -> PathBuf {
+        self.file("net.pcap")
+    }
+
+    /// The in-process segment's capture.
+    pub fn network_pcap(&self) -> PathBuf {
+        self.file("network.pcap")
+    }
+
+    /// The in-process TFTP server's (and TCP relay's) log.
+    pub fn tftp_log(&self) -> PathBuf {
+        self.file("tftp.log")
+    }
+
+    /// The in-process DHCP server's log.
+    pub fn dhcp_log(&self) -> PathBuf {
+        self.file("dhcp.log")
+    }
+
+    /// The configuration the dnsmasq mode starts dnsmasq with.
+    pub fn dnsmasq_conf(&self) -> PathBuf {
+        self.file("dnsmasq.conf")
+    }
+
+    /// dnsmasq's log (`--log-dhcp`) and stderr.
+    pub fn dnsmasq_log(&self) -> PathBuf {
+        self.file("dnsmasq.log")
+    }
+
+    /// dnsmasq's lease file.
+    pub fn dnsmasq_leases(&self) -> PathBuf {
+        self.file("dnsmasq.leases")
+    }
+
+    /// dnsmasq's pid file.
+    pub fn dnsmasq_pid(&self) -> PathBuf {
+        self.file("dnsmasq.pid")
     }
 
     /// Disk `i` (0-based) when it is inline text.
@@ -134,71 +192,4 @@ impl ArtifactDir {
     pub fn direct_initrd(&self) -> PathBuf {
         self.file("direct-initrd.img")
     }
-}
-
-/// Resolves a source to a host file (artifacts are built/cached; inline
-/// text is written to `scratch`).
-pub fn source_file(
-    src: &Source,
-    scenario: &Scenario,
-    payloads: &Payloads,
-    scratch: &Path,
-) -> Result<PathBuf, HarnessError> {
-    match src {
-        Source::Payload(a) => payloads.get(a, &scenario.payload_params()),
-        Source::File(p) => Ok(p.clone()),
-        Source::Text(t) => {
-            std::fs::write(scratch, t).map_err(|e| HarnessError::io("writing", scratch, e))?;
-            Ok(scratch.to_path_buf())
-        }
-    }
-}
-
-/// Places `from` at `to`: a hard link when possible (same file system),
-/// else an absolute symlink (QEMU's TFTP server follows symlinks).
-fn place(from: &Path, to: &Path) -> Result<(), HarnessError> {
-    if std::fs::hard_link(from, to).is_ok() {
-        return Ok(());
-    }
-    let abs = std::fs::canonicalize(from).map_err(|e| HarnessError::io("resolving", from, e))?;
-    std::os::unix::fs::symlink(&abs, to)
-        .map_err(|e| HarnessError::io("linking into the TFTP tree", to, e))
-}
-
-/// Writes the scenario's TFTP tree under `dir.tftp_root()` and its listing
-/// to `tftp-tree.txt`; returns the listing.
-pub fn write_tftp_tree(
-    dir: &ArtifactDir,
-    scenario: &Scenario,
-    payloads: &Payloads,
-) -> Result<String, HarnessError> {
-    let root = dir.tftp_root();
-    std::fs::create_dir_all(&root).map_err(|e| HarnessError::io("creating", &root, e))?;
-    let mut listing = String::new();
-    for (rel, src) in &scenario.tftp {
-        let dest = root.join(rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| HarnessError::io("creating", parent, e))?;
-        }
-        let origin = match src {
-            Source::Text(t) => {
-                std::fs::write(&dest, t).map_err(|e| HarnessError::io("writing", &dest, e))?;
-                "inline text".to_string()
-            }
-            Source::File(p) => {
-                place(p, &dest)?;
-                format!("file {}", p.display())
-            }
-            Source::Payload(a) => {
-                let p = payloads.get(a, &scenario.payload_params())?;
-                place(&p, &dest)?;
-                format!("{a} = {}", p.display())
-            }
-        };
-        let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
-        listing.push_str(&format!("{rel:<40} {size:>10}  {origin}\n"));
-    }
-    let list_path = dir.tftp_listing();
-    std::fs::write(&list_path, &listing).map_err(|e| HarnessError::io("writing", &list_path, e))?;
-    Ok(listing)
 }

@@ -4,7 +4,7 @@
 //! The library owns everything between a scenario file and a verdict:
 //! parsing scenarios ([`scenario`]), building and caching the guest payloads
 //! the scenarios refer to ([`payload`]), laying out the per-scenario artifact
-//! directory and TFTP tree ([`artifacts`]), driving QEMU ([`qemu`], [`qmp`],
+//! directory ([`artifacts`]) and the TFTP tree ([`tree`]), driving QEMU ([`qemu`], [`qmp`],
 //! [`reaper`]), reading and matching the console ([`console`]), attaching the
 //! network ([`network`], [`inprocess`], [`dnsmasq`], the run's HTTP server [`http`]), running a scenario end to end ([`runner`]) and repeating runs to find flakes and leaks ([`soak`]). It
 //! never builds pxelinux.0 itself (it asks the `s390_pxelinux` crate) and it
@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod inprocess;
 pub mod junit;
+pub mod markers;
 pub mod network;
 pub mod payload;
 pub mod qemu;
@@ -29,6 +30,7 @@ pub mod runner;
 pub mod scenario;
 pub mod soak;
 pub mod terminal;
+pub mod tree;
 
 pub use error::HarnessError;
 

@@ -5,11 +5,15 @@
 //! ([`Shared`]). A [`Network`] attaches itself for one run and returns the
 //! QEMU arguments plus a guard that keeps any host-side service alive until
 //! the run ends. `slirp` (QEMU's built-in DHCP and TFTP) lives here;
-//! `inprocess` ([`crate::inprocess`]) and `dnsmasq` ([`crate::dnsmasq`]) are
-//! modules of their own. [`child_setup`] is how every process of a run
+//! `inprocess` and `dnsmasq` are modules of their own. [`child_setup`] is how every process of a run
 //! (QEMU, dnsmasq) enters the run's network namespace and dies with the
 //! harness. This module must not know about consoles or scenarios' steps.
+//!
+//! The seam points one way: the modes depend on this module, and this
+//! module names them only in [`Section`] and [`Section::networks`] (and
+//! [`crate::artifacts::ArtifactDir`] names the files they write).
 
+use crate::artifacts::ArtifactDir;
 use crate::HarnessError;
 use serde::Deserialize;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,9 +21,42 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The text scenarios write for the run's HTTP server (`${http}`), which
-/// the modes replace in their DHCP options ([`Network::with_http_url`]);
-/// [`crate::http::PLACEHOLDER`] is the same.
+/// the modes replace in their DHCP options ([`Network::with_http_url`]) and
+/// the scenario in its inline tree text.
 pub const HTTP_PLACEHOLDER: &str = "${http}";
+
+/// A mode's served DHCP values that a PXELINUX client may take a URL from,
+/// and so may name the run's HTTP server ([`HTTP_PLACEHOLDER`]): options
+/// 209 (configuration file) and 210 (path prefix), wherever the mode's
+/// settings hold them. A mode lists them once, here; [`http_options`] and
+/// [`with_http_url`] answer the two [`Network`] methods from that list.
+pub trait UrlValues: Clone {
+    /// Each such value with its key path under `[network.<mode>]` (dotted
+    /// for a sub-table, e.g. `client.opt209`), absent ones included.
+    fn url_values(&mut self) -> Vec<(&'static str, &mut Option<String>)>;
+}
+
+/// The given values of `n`'s [`UrlValues`], for [`Network::http_options`]
+/// (read from a copy: the one list is written as `&mut` places).
+pub fn http_options<T: UrlValues>(n: &T) -> Vec<(&'static str, String)> {
+    let mut n = n.clone();
+    n.url_values()
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+}
+
+/// `n` with `base` in place of every [`HTTP_PLACEHOLDER`] in its
+/// [`UrlValues`], for [`Network::with_http_url`].
+pub fn with_http_url<T: UrlValues>(n: &T, base: &str) -> T {
+    let mut n = n.clone();
+    for (_, v) in n.url_values() {
+        if let Some(v) = v {
+            *v = v.replace(HTTP_PLACEHOLDER, base);
+        }
+    }
+    n
+}
 
 /// What a network needs to know about the run it joins.
 #[derive(Debug, Clone)]
@@ -28,8 +65,9 @@ pub struct NetContext<'a> {
     pub tftp_root: &'a Path,
     /// The guest NIC's MAC address, if the scenario sets one.
     pub mac: Option<&'a str>,
-    /// The run's directory (for a pcap or a server log).
-    pub artifacts: &'a Path,
+    /// The run's directory, which names the files a network writes (a
+    /// pcap, a server's config and log).
+    pub artifacts: &'a ArtifactDir,
     /// The run's HTTP server when it listens on the host's loopback, for a
     /// network that relays the guest's connections to it
     /// ([`HttpSite::Relayed`]).
@@ -82,13 +120,16 @@ pub trait Network: std::fmt::Debug + Send + Sync {
     /// Where the run's HTTP server must listen for this network; an error
     /// names the key that makes it impossible.
     fn http_site(&self) -> Result<HttpSite, String>;
-    /// The settings that may name the run's HTTP server
-    /// ([`HTTP_PLACEHOLDER`]): (key in `[network.<mode>]`, value).
-    fn http_options(&self) -> Vec<(&'static str, &str)> {
+    /// The served values that may name the run's HTTP server
+    /// ([`HTTP_PLACEHOLDER`]): (key path under `[network.<mode>]`, value);
+    /// a mode that serves DHCP answers with [`http_options`] over its
+    /// [`UrlValues`].
+    fn http_options(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
     /// The same network with `base` in place of every
-    /// [`HTTP_PLACEHOLDER`] in [`Network::http_options`].
+    /// [`HTTP_PLACEHOLDER`] in [`Network::http_options`] ([`with_http_url`]
+    /// over its [`UrlValues`]).
     fn with_http_url(&self, base: &str) -> Arc<dyn Network>;
 }
 
@@ -266,15 +307,14 @@ impl PcapMode {
         }
     }
 
-    /// QEMU's `filter-dump` on netdev `n0` into `<artifacts>/net.pcap`, as
-    /// this mode asks: the `-object` arguments (none when off). Shared by
-    /// the modes whose traffic passes through a QEMU netdev (slirp,
-    /// dnsmasq's tap).
-    pub fn filter_dump(self, artifacts: &Path) -> Vec<String> {
+    /// QEMU's `filter-dump` on netdev `n0` into `pcap`
+    /// ([`ArtifactDir::net_pcap`]), as this mode asks: the `-object`
+    /// arguments (none when off). Shared by the modes whose traffic passes
+    /// through a QEMU netdev (slirp, dnsmasq's tap).
+    pub fn filter_dump(self, pcap: &Path) -> Vec<String> {
         if self == PcapMode::Off {
             return Vec::new();
         }
-        let pcap = artifacts.join("net.pcap");
         let mut obj = format!(
             "filter-dump,id=dump0,netdev=n0,file={}",
             qemu_opt_value(&pcap.display().to_string())
@@ -426,7 +466,7 @@ impl Network for Slirp {
             "-device".to_string(),
             nic_device("n0", ctx.mac),
         ];
-        args.extend(self.pcap.filter_dump(ctx.artifacts));
+        args.extend(self.pcap.filter_dump(&ctx.artifacts.net_pcap()));
         Ok(NetAttachment {
             qemu_args: args,
             netns: None,
@@ -456,9 +496,9 @@ mod tests {
 
     #[test]
     fn filter_dump_follows_the_pcap_mode() {
-        let dir = Path::new("/run/x,y");
-        assert!(PcapMode::Off.filter_dump(dir).is_empty());
-        let args = PcapMode::Headers.filter_dump(dir);
+        let pcap = Path::new("/run/x,y/net.pcap");
+        assert!(PcapMode::Off.filter_dump(pcap).is_empty());
+        let args = PcapMode::Headers.filter_dump(pcap);
         assert_eq!(
             args,
             [
@@ -466,7 +506,7 @@ mod tests {
                 "filter-dump,id=dump0,netdev=n0,file=/run/x,,y/net.pcap,maxlen=160"
             ]
         );
-        let args = PcapMode::Full.filter_dump(dir);
+        let args = PcapMode::Full.filter_dump(pcap);
         assert_eq!(
             args[1],
             "filter-dump,id=dump0,netdev=n0,file=/run/x,,y/net.pcap"

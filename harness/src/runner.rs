@@ -11,6 +11,7 @@
 
 use crate::artifacts::{self, ArtifactDir};
 use crate::console::{ExpectFailure, Forbidden};
+use crate::markers;
 use crate::network::{NetContext, Network};
 use crate::payload::Payloads;
 use crate::qemu::{DirectBoot, Machine, MachineLogs, MachineSpec, QemuBinary};
@@ -27,28 +28,24 @@ pub const TAIL_LINES: usize = 40;
 /// Patterns that fail every scenario, unless a step's pattern contains the
 /// literal marker (so a scenario that expects the rescue shell may see it).
 pub const BUILTIN_FORBIDDEN: &[(&str, &str)] = &[
-    ("kernel panic", "Kernel panic - not syncing"),
-    ("rescue shell", "S390-PXELINUX: RESCUE"),
-    ("firmware gave up", "Failed to IPL from this network"),
-    ("root-disk initrd error", "ROOTFS-INITRD: ERROR"),
+    ("kernel panic", markers::KERNEL_PANIC),
+    ("rescue shell", markers::GUEST_RESCUE),
+    ("firmware gave up", markers::FIRMWARE_GAVE_UP),
+    ("root-disk initrd error", markers::ROOTFS_INITRD_ERROR),
 ];
 
 /// Named boot phases, reported by `netboot-harness run`: (name, marker, use
 /// the last occurrence instead of the first).
 pub const PHASES: &[(&str, &str, bool)] = &[
-    ("firmware loaded", r"Network boot starting|LOADPARM", false),
-    (
-        "pxelinux.0 loaded",
-        r"Network loading done|TFTP: Received",
-        false,
-    ),
-    ("first kernel at /init", r"S390-PXELINUX: init", false),
-    ("lease", r"S390-PXELINUX: lease", false),
-    ("config found", r"S390-PXELINUX: config ", false),
-    ("files fetched", r"S390-PXELINUX: fetch ", true),
-    ("kexec", r"S390-PXELINUX: kexec", false),
-    ("target up", r"TARGET-UP", false),
-    ("root fs up", r"ROOTFS-UP", false),
+    ("firmware loaded", markers::FIRMWARE_START, false),
+    ("pxelinux.0 loaded", markers::FIRMWARE_LOADED, false),
+    ("first kernel at /init", markers::GUEST_INIT, false),
+    ("lease", markers::GUEST_LEASE, false),
+    ("config found", markers::GUEST_CONFIG, false),
+    ("files fetched", markers::GUEST_FETCH, true),
+    ("kexec", markers::GUEST_KEXEC, false),
+    ("target up", markers::TARGET_UP, false),
+    ("root fs up", markers::ROOTFS_UP, false),
 ];
 
 /// Shared, read-only state for many runs.
@@ -233,7 +230,7 @@ pub struct Prepared {
     /// Where its console, output, QMP transcript and command line go.
     pub logs: MachineLogs,
     /// Where the network's own captures and logs go.
-    artifacts: PathBuf,
+    artifacts: ArtifactDir,
     guards: Vec<Box<dyn Send>>,
 }
 
@@ -242,8 +239,13 @@ impl Prepared {
     pub fn new(dir: &ArtifactDir, spec: MachineSpec) -> Prepared {
         Prepared {
             spec,
-            logs: dir.machine_logs(),
-            artifacts: dir.dir.clone(),
+            logs: MachineLogs {
+                console: Some(dir.console_log()),
+                qemu_output: Some(dir.qemu_log()),
+                qmp: Some(dir.qmp_log()),
+                cmdline: Some(dir.qemu_cmdline()),
+            },
+            artifacts: dir.unlocked(),
             guards: Vec::new(),
         }
     }
@@ -299,7 +301,7 @@ pub fn prepare(
         None => scenario.clone(),
     };
     // Payloads and the TFTP tree (builds are blocking work).
-    artifacts::write_tftp_tree(dir, &scenario, &h.payloads)?;
+    crate::tree::write_tftp_tree(dir, &scenario, &h.payloads)?;
     let mut spec = MachineSpec {
         memory_mb: scenario.memory_mb,
         uuid: scenario.uuid.clone(),
@@ -308,7 +310,7 @@ pub fn prepare(
         ..MachineSpec::default()
     };
     for (i, d) in scenario.disks.iter().enumerate() {
-        spec.disks.push(artifacts::source_file(
+        spec.disks.push(crate::tree::source_file(
             d,
             &scenario,
             &h.payloads,
@@ -349,10 +351,10 @@ fn direct_boot(
     d: &crate::scenario::Direct,
     dir: &ArtifactDir,
 ) -> Result<DirectBoot, HarnessError> {
-    let kernel = artifacts::source_file(&d.kernel, scenario, &h.payloads, &dir.direct_kernel())?;
+    let kernel = crate::tree::source_file(&d.kernel, scenario, &h.payloads, &dir.direct_kernel())?;
     let mut parts = Vec::new();
     for (i, s) in d.initrd.iter().enumerate() {
-        parts.push(artifacts::source_file(
+        parts.push(crate::tree::source_file(
             s,
             scenario,
             &h.payloads,

@@ -11,6 +11,7 @@
 mod support;
 
 use libtest_mimic::{Arguments, Trial};
+use netboot_harness::artifacts::ArtifactDir;
 use netboot_harness::dnsmasq::{self, Dnsmasq, DnsmasqConfig};
 use netboot_harness::network::{NetContext, Network};
 use std::path::Path;
@@ -104,11 +105,12 @@ fn dropped_attachment_leaves_no_dnsmasq_and_no_namespace() {
     let settings = DnsmasqConfig::default()
         .resolve("pxelinux.0", None, None)
         .expect("settings");
+    let run_dir = ArtifactDir::existing(artifacts.path()).expect("run dir");
     let att = Dnsmasq::new(settings)
         .attach(&NetContext {
             tftp_root: root.path(),
             mac: None,
-            artifacts: artifacts.path(),
+            artifacts: &run_dir,
             http_backend: None,
         })
         .unwrap_or_else(|e| panic!("{e}"));

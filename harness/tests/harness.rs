@@ -185,50 +185,6 @@ fn payloads_and_inline_text_are_told_apart() {
 }
 
 #[test]
-fn invalid_scenarios_name_the_offending_key() {
-    let cases: &[(&str, &str)] = &[
-        ("colour = \"red\"\n", "colour"),
-        ("[machine]\nmac = \"52:54:00\"\n", "machine.mac"),
-        ("[kernels]\ntarget = \"6.2\"\n", "kernels.target"),
-        ("[kernels]\npxelinux = \"debian\"\n", "kernels.pxelinux"),
-        ("[machine]\nuuid = \"nope\"\n", "machine.uuid"),
-        ("[[step]]\nexpect = \"(unclosed\"\n", "step 2 expect"),
-        ("[[step]]\nexpect = \"x\"\ntimeout = 0\n", "step 2 timeout"),
-        ("[tftp]\n\"../escape\" = \"x\"\n", "tftp"),
-        (
-            "[tftp]\n\"kernel\" = \"@no-such-thing\"\n",
-            "unknown payload @no-such-thing",
-        ),
-    ];
-    for (extra, needle) in cases {
-        let text = merge(MINIMAL, extra);
-        let msg = scenario_error(&text);
-        assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
-    }
-    assert!(
-        scenario_error("description = \"x\"\n[[step]]\nexpect = \"y\"\n")
-            .contains("nothing to boot")
-    );
-    assert!(scenario_error(
-        "description = \"x\"\n[network]\nmode = \"carrier-pigeon\"\n[[step]]\nexpect = \"y\"\n"
-    )
-    .contains("network.mode"));
-}
-
-/// Adds `extra` (top-level keys first, then tables) to a scenario text.
-fn merge(base: &str, extra: &str) -> String {
-    if extra.starts_with('[') {
-        // A [tftp] table already exists in MINIMAL: extend it instead.
-        if let Some(rest) = extra.strip_prefix("[tftp]\n") {
-            return base.replacen("[tftp]\n", &format!("[tftp]\n{rest}"), 1);
-        }
-        format!("{base}\n{extra}")
-    } else {
-        format!("{extra}{base}")
-    }
-}
-
-#[test]
 fn readme_format_example_is_a_valid_scenario() {
     let readme = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -247,7 +203,7 @@ fn readme_format_example_is_a_valid_scenario() {
     assert!(sc.direct.is_some() && sc.network.is_some());
     assert_eq!(
         sc.tftp.get("notes.txt"),
-        Some(&Source::Text("@this is text, not an artifact".into()))
+        Some(&Source::Text("@this is text, not a payload".into()))
     );
 }
 

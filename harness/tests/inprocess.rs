@@ -5,6 +5,7 @@
 //! pcap read back by `tshark` when it is installed, and a full netboot of
 //! pxelinux.0 under QEMU through the in-process segment.
 
+use netboot_harness::artifacts::ArtifactDir;
 use netboot_harness::inprocess::config::{Common, InProcessConfig};
 use netboot_harness::inprocess::log::EventLog;
 use netboot_harness::inprocess::pcap::Capture;
@@ -384,13 +385,14 @@ fn firmware_dhcp_and_tftp_through_the_segment() {
             ..Common::default()
         })
         .expect("config");
+    let run_dir = ArtifactDir::existing(dir.path()).expect("run dir");
     let rt = runtime();
     rt.block_on(async {
         let att = InProcess::new(cfg)
             .attach(&NetContext {
                 tftp_root: &root,
                 mac: None,
-                artifacts: dir.path(),
+                artifacts: &run_dir,
                 http_backend: None,
             })
             .expect("attach");
@@ -493,13 +495,14 @@ fn pxelinux_boots_the_target_through_the_segment() {
             ..Common::default()
         })
         .expect("config");
+    let run_dir = ArtifactDir::existing(dir.path()).expect("run dir");
     let rt = runtime();
     let (text, elapsed) = rt.block_on(async {
         let att = InProcess::new(cfg)
             .attach(&NetContext {
                 tftp_root: &root,
                 mac: None,
-                artifacts: dir.path(),
+                artifacts: &run_dir,
                 http_backend: None,
             })
             .expect("attach");

@@ -48,9 +48,9 @@ pub struct Settings {
 /// A value dnsmasq takes as a plain string in `dhcp-option-force` (it
 /// would read digits as a number and a dotted quad as an address).
 /// An `http://` URL, or the run's HTTP server `${http}` (which the harness
-/// replaces by one, [`crate::http::PLACEHOLDER`]), may also contain `:`.
+/// replaces by one, [`crate::network::HTTP_PLACEHOLDER`]), may also contain `:`.
 fn option_string(key: &str, v: &str) -> Result<String, String> {
-    let url = v.replacen(crate::http::PLACEHOLDER, "http://", 1);
+    let url = v.replacen(crate::network::HTTP_PLACEHOLDER, "http://", 1);
     let extra = if url.starts_with("http://") { ":" } else { "" };
     let ok = !v.is_empty()
         && url

@@ -27,6 +27,7 @@ pub use netns::{
 
 use crate::network::{
     nic_device, HttpSite, NetAttachment, NetContext, Network, PcapMode, SectionError, Shared,
+    UrlValues,
 };
 use crate::HarnessError;
 use netns::{enter_namespace, ip, Namespace};
@@ -91,6 +92,13 @@ impl Dnsmasq {
     }
 }
 
+impl UrlValues for Dnsmasq {
+    fn url_values(&mut self) -> Vec<(&'static str, &mut Option<String>)> {
+        let s = &mut self.settings;
+        vec![("opt209", &mut s.opt209), ("opt210", &mut s.opt210)]
+    }
+}
+
 /// How long dnsmasq may take to report its DHCP range (before scaling).
 const READY_TIMEOUT: f64 = 10.0;
 
@@ -105,23 +113,12 @@ impl Network for Dnsmasq {
         })
     }
 
-    fn http_options(&self) -> Vec<(&'static str, &str)> {
-        let s = &self.settings;
-        [("opt209", &s.opt209), ("opt210", &s.opt210)]
-            .into_iter()
-            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-            .collect()
+    fn http_options(&self) -> Vec<(&'static str, String)> {
+        crate::network::http_options(self)
     }
 
     fn with_http_url(&self, base: &str) -> Arc<dyn Network> {
-        let mut n = self.clone();
-        for v in [&mut n.settings.opt209, &mut n.settings.opt210]
-            .into_iter()
-            .flatten()
-        {
-            *v = v.replace(crate::network::HTTP_PLACEHOLDER, base);
-        }
-        Arc::new(n)
+        Arc::new(crate::network::with_http_url(self, base))
     }
 
     fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
@@ -144,8 +141,8 @@ impl Network for Dnsmasq {
             ip(&tools, &args)?;
         }
 
-        let conf = ctx.artifacts.join("dnsmasq.conf");
-        let log = ctx.artifacts.join("dnsmasq.log");
+        let conf = ctx.artifacts.dnsmasq_conf();
+        let log = ctx.artifacts.dnsmasq_log();
         let text = format!(
             "# netboot-harness: namespace {} tap {TAP} {server}\n{}",
             ns.name,
@@ -170,11 +167,11 @@ impl Network for Dnsmasq {
             .arg("--log-dhcp")
             .arg(format!(
                 "--dhcp-leasefile={}",
-                ctx.artifacts.join("dnsmasq.leases").display()
+                ctx.artifacts.dnsmasq_leases().display()
             ))
             .arg(format!(
                 "--pid-file={}",
-                ctx.artifacts.join("dnsmasq.pid").display()
+                ctx.artifacts.dnsmasq_pid().display()
             ))
             // No DNS; stay root so a tree under any checkout (e.g. /root)
             // is readable and PR_SET_PDEATHSIG survives (a uid change
@@ -235,7 +232,7 @@ impl Network for Dnsmasq {
             ),
         ];
         // The guest's traffic as QEMU sees it (as in slirp mode).
-        qemu_args.extend(PcapMode::from_env().filter_dump(ctx.artifacts));
+        qemu_args.extend(PcapMode::from_env().filter_dump(&ctx.artifacts.net_pcap()));
         Ok(NetAttachment {
             qemu_args,
             netns: Some(ns_path),

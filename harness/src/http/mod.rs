@@ -14,7 +14,7 @@
 //! 127.0.0.1, to which the segment's smoltcp stack relays the guest's
 //! connections to port 80 of the server address
 //! ([`crate::inprocess::tcp`]). Scenarios name it with the placeholder
-//! [`PLACEHOLDER`] (`${http}`), replaced per run by [`Plan::base_url`]
+//! [`crate::network::HTTP_PLACEHOLDER`] (`${http}`), replaced per run by [`Plan::base_url`]
 //! (e.g. `http://10.0.2.2:38517`). This module must not know about
 //! consoles, QEMU or steps.
 
@@ -39,11 +39,6 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// The text scenarios write for the run's HTTP server: replaced by
-/// [`Plan::base_url`] (`http://ADDRESS[:PORT]`, no trailing slash) in
-/// inline tree text and in the DHCP options of the dnsmasq mode.
-pub const PLACEHOLDER: &str = crate::network::HTTP_PLACEHOLDER;
 
 /// Port the server uses inside a run's own network namespace.
 pub const NAMESPACE_PORT: u16 = 80;

@@ -30,6 +30,9 @@ pub struct InProcessConfig {
     pub extra_servers: Vec<Ipv4Addr>,
     /// Addresses that answer TFTP; default: every harness address.
     pub tftp_on: Option<Vec<Ipv4Addr>>,
+    // The seven strings below (not opt211) repeat `DhcpStrings`' fields
+    // (`resolve` builds one from them): serde's `deny_unknown_fields` does
+    // not work with `#[serde(flatten)]`.
     /// `sname` header field (at most 63 bytes).
     pub sname: Option<String>,
     /// `file` header field (at most 127 bytes); default: the network's

@@ -27,6 +27,7 @@ pub mod wire;
 
 use crate::network::{
     nic_device, qemu_opt_value, HttpSite, NetAttachment, NetContext, Network, SectionError, Shared,
+    UrlValues,
 };
 use crate::HarnessError;
 use config::{Common, Resolved};
@@ -90,6 +91,23 @@ impl InProcess {
     }
 }
 
+/// Options 209 and 210 of every reply, and of the replies after the first
+/// ACK when `client` replaces them (the guest's udhcpc reads those).
+impl UrlValues for InProcess {
+    fn url_values(&mut self) -> Vec<(&'static str, &mut Option<String>)> {
+        let c = &mut self.config;
+        let mut v = vec![
+            ("opt209", &mut c.strings.opt209),
+            ("opt210", &mut c.strings.opt210),
+        ];
+        if let Some(client) = &mut c.client {
+            v.push(("client.opt209", &mut client.opt209));
+            v.push(("client.opt210", &mut client.opt210));
+        }
+        v
+    }
+}
+
 impl Network for InProcess {
     fn name(&self) -> &'static str {
         "inprocess"
@@ -101,25 +119,12 @@ impl Network for InProcess {
         })
     }
 
-    fn http_options(&self) -> Vec<(&'static str, &str)> {
-        [
-            ("opt209", &self.config.strings.opt209),
-            ("opt210", &self.config.strings.opt210),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-        .collect()
+    fn http_options(&self) -> Vec<(&'static str, String)> {
+        crate::network::http_options(self)
     }
 
     fn with_http_url(&self, base: &str) -> Arc<dyn Network> {
-        let mut n = self.clone();
-        for v in [&mut n.config.strings.opt209, &mut n.config.strings.opt210]
-            .into_iter()
-            .flatten()
-        {
-            *v = v.replace(crate::network::HTTP_PLACEHOLDER, base);
-        }
-        Arc::new(n)
+        Arc::new(crate::network::with_http_url(self, base))
     }
 
     fn attach(&self, ctx: &NetContext<'_>) -> Result<NetAttachment, HarnessError> {
@@ -137,13 +142,13 @@ impl Network for InProcess {
         let sock = tokio::net::UnixDatagram::bind(&ours)
             .map_err(|e| io("binding the segment socket", &ours, e))?;
 
-        let pcap_path = ctx.artifacts.join("network.pcap");
+        let pcap_path = ctx.artifacts.network_pcap();
         let capture =
             pcap::Capture::create(&pcap_path).map_err(|e| io("creating", &pcap_path, e))?;
-        let tftp_log_path = ctx.artifacts.join("tftp.log");
+        let tftp_log_path = ctx.artifacts.tftp_log();
         let tftp_log = log::EventLog::create(&tftp_log_path, start)
             .map_err(|e| io("creating", &tftp_log_path, e))?;
-        let dhcp_log_path = ctx.artifacts.join("dhcp.log");
+        let dhcp_log_path = ctx.artifacts.dhcp_log();
         let dhcp_log = log::EventLog::create(&dhcp_log_path, start)
             .map_err(|e| io("creating", &dhcp_log_path, e))?;
         dhcp_log.line(format!("segment: {:?}", self.config));
@@ -224,5 +229,40 @@ impl Network for InProcess {
             netns: None,
             guard: Some(Box::new(Guard { task, _dir: dir })),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_url_fills_options_209_and_210_and_their_client_values() {
+        let section: InProcessConfig = toml::from_str(
+            "opt209 = \"${http}/c.cfg\"\nhostname = \"${http}\"\n\
+             [client]\nopt209 = \"${http}/late.cfg\"\nopt210 = \"${http}/s390x/\"\n\
+             file = \"${http}/f\"\n",
+        )
+        .expect("parses");
+        let n = InProcess::from_section(&Shared::default(), Some(&section)).expect("resolves");
+        let keys: Vec<&str> = n.http_options().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["opt209", "client.opt209", "client.opt210"]);
+        let filled = n.with_http_url("http://10.0.2.2");
+        assert_eq!(
+            filled.http_options(),
+            [
+                ("opt209", "http://10.0.2.2/c.cfg".to_string()),
+                ("client.opt209", "http://10.0.2.2/late.cfg".to_string()),
+                ("client.opt210", "http://10.0.2.2/s390x/".to_string()),
+            ]
+        );
+        // Only the URL options are filled: a host name or boot file
+        // served as `${http}` stays as written.
+        let mut expected = n.clone();
+        expected.config.strings.opt209 = Some("http://10.0.2.2/c.cfg".into());
+        let client = expected.config.client.as_mut().expect("client");
+        client.opt209 = Some("http://10.0.2.2/late.cfg".into());
+        client.opt210 = Some("http://10.0.2.2/s390x/".into());
+        assert_eq!(format!("{filled:?}"), format!("{expected:?}"));
     }
 }

@@ -200,10 +200,11 @@ impl Scenario {
     }
 
     /// The same scenario with the run's HTTP server URL `base` in place of
-    /// every `${http}` ([`crate::http::PLACEHOLDER`]): in inline tree text
-    /// and in the dnsmasq and inprocess modes' options 209/210.
+    /// every `${http}` ([`crate::network::HTTP_PLACEHOLDER`]): in inline tree text
+    /// and in the network's served options 209/210
+    /// ([`Network::with_http_url`]).
     pub fn with_http_url(&self, base: &str) -> Scenario {
-        let p = crate::http::PLACEHOLDER;
+        let p = crate::network::HTTP_PLACEHOLDER;
         let mut s = self.clone();
         for src in s.tftp.values_mut() {
             if let Source::Text(t) = src {
@@ -223,7 +224,7 @@ impl Scenario {
         }
     }
 
-    /// The settings `@artifacts` are built with.
+    /// The settings `@payloads` are built with.
     pub fn payload_params(&self) -> crate::payload::Params<'_> {
         crate::payload::Params {
             pxelinux_kernel: &self.pxelinux_kernel,

@@ -289,7 +289,7 @@ fn check_http_placeholders<'a>(
     tftp: &BTreeMap<String, Source>,
     networks: impl Iterator<Item = &'a Arc<dyn Network>>,
 ) -> Result<(), Invalid> {
-    let p = crate::http::PLACEHOLDER;
+    let p = crate::network::HTTP_PLACEHOLDER;
     let networks: Vec<&Arc<dyn Network>> = networks.collect();
     if has_http {
         if networks.is_empty() {
@@ -309,8 +309,9 @@ fn check_http_placeholders<'a>(
         for (k, v) in n.http_options() {
             if v.contains(p) {
                 let mode = n.name();
+                let key = k.split('.').fold(Key::new("network").name(mode), Key::name);
                 return Err(Invalid::at(
-                    Key::new("network").name(mode).name(k),
+                    key,
                     format!("network.{mode}.{k}: uses {p}, which needs an [http] section"),
                 ));
             }
