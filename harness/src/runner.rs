@@ -480,7 +480,7 @@ async fn drive(m: &mut Machine, scenario: &Scenario) -> (Driven, Option<std::pro
 }
 
 /// Runs `scenario` (must be called inside a tokio runtime): [`prepare`],
-/// launch, [`drive`], [`finish`].
+/// launch, `drive`, `finish`.
 pub async fn run(
     h: &Harness,
     scenario: &Scenario,

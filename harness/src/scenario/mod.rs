@@ -2,8 +2,8 @@
 //! `scenarios/README.md`). This module owns the validated [`Scenario`] and
 //! what it is made of, payload references (`@name`), per-run variants and
 //! discovery of scenario files in directories. The file as written is
-//! [`raw`]'s (serde, unknown keys rejected), the checks are [`validate`]'s,
-//! and where a key or step sits in the file is [`location`]'s: errors give
+//! `raw`'s (serde, unknown keys rejected), the checks are `validate`'s,
+//! and where a key or step sits in the file is `location`'s: errors give
 //! the file, line and column of the key they name and show that line, and
 //! each step keeps its line. It must not build anything or start QEMU.
 
