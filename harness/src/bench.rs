@@ -20,7 +20,7 @@ use std::time::Instant;
 /// Median, spread and sample count of one phase.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PhaseStats {
-    /// Phase name (see [`runner::PHASES`]).
+    /// Phase name (see [`crate::markers::PHASES`]).
     pub phase: String,
     /// Median console time of the phase marker, seconds since QEMU start.
     pub median_s: f64,
@@ -146,7 +146,7 @@ pub(crate) fn median(sorted: &[f64]) -> f64 {
 /// Summarises the phases of several runs of one scenario.
 pub fn summarize(reports: &[RunReport]) -> Vec<PhaseStats> {
     let mut out = Vec::new();
-    for (name, _, _) in runner::PHASES {
+    for (name, _, _) in crate::markers::PHASES {
         let mut times: Vec<f64> = reports
             .iter()
             .filter_map(|r| r.phases.iter().find(|(n, _)| n == name))
@@ -334,7 +334,7 @@ pub fn table(r: &BenchReport) -> String {
     }
     let _ = write!(header, " {:>22}", "firmware-direct");
     let _ = writeln!(s, "{}", header.trim_end());
-    for (name, _, _) in runner::PHASES {
+    for (name, _, _) in crate::markers::PHASES {
         let cell = |st: &[PhaseStats]| {
             st.iter()
                 .find(|p| p.phase == *name)

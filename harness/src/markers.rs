@@ -3,11 +3,13 @@
 //! in `image/guest/common.sh`; the prefix is
 //! [`s390_pxelinux::pxelinux::MARKER_PREFIX`]), the target payloads'
 //! (`TARGET-UP`, `TARGET-INITRDS`, `ROOTFS-UP`, `ROOTFS-INITRD: ERROR`,
-//! printed by the scripts in `harness/payload/`), and the firmware's and
-//! kernel's lines the runner watches for. The scripts define the markers;
-//! this module only names them (a test checks each against its script),
-//! and it must not match anything itself. Scenario steps are data and
-//! write their own patterns.
+//! printed by the scripts in `harness/payload/`), the firmware's and
+//! kernel's lines the runner watches for, and the boot phases ([`PHASES`])
+//! made of them, which the runner times and the reports and `bench` show
+//! (so those depend on this table, not on the runner). The scripts define
+//! the markers; this module only names them (a test checks each against
+//! its script), and it must not match anything itself. Scenario steps are
+//! data and write their own patterns.
 
 /// The guest client's `init` starts.
 pub const GUEST_INIT: &str = "S390-PXELINUX: init";
@@ -40,6 +42,21 @@ pub const FIRMWARE_LOADED: &str = r"Network loading done|TFTP: Received";
 pub const FIRMWARE_GAVE_UP: &str = "Failed to IPL from this network";
 /// A kernel panicked.
 pub const KERNEL_PANIC: &str = "Kernel panic - not syncing";
+
+/// Named boot phases, reported by `netboot-harness run`, its reports and
+/// `bench`: (name, marker (a regex), use the last occurrence instead of the
+/// first). The runner times them on the console.
+pub const PHASES: &[(&str, &str, bool)] = &[
+    ("firmware loaded", FIRMWARE_START, false),
+    ("pxelinux.0 loaded", FIRMWARE_LOADED, false),
+    ("first kernel at /init", GUEST_INIT, false),
+    ("lease", GUEST_LEASE, false),
+    ("config found", GUEST_CONFIG, false),
+    ("files fetched", GUEST_FETCH, true),
+    ("kexec", GUEST_KEXEC, false),
+    ("target up", TARGET_UP, false),
+    ("root fs up", ROOTFS_UP, false),
+];
 
 #[cfg(test)]
 mod tests {

@@ -34,20 +34,6 @@ pub const BUILTIN_FORBIDDEN: &[(&str, &str)] = &[
     ("root-disk initrd error", markers::ROOTFS_INITRD_ERROR),
 ];
 
-/// Named boot phases, reported by `netboot-harness run`: (name, marker, use
-/// the last occurrence instead of the first).
-pub const PHASES: &[(&str, &str, bool)] = &[
-    ("firmware loaded", markers::FIRMWARE_START, false),
-    ("pxelinux.0 loaded", markers::FIRMWARE_LOADED, false),
-    ("first kernel at /init", markers::GUEST_INIT, false),
-    ("lease", markers::GUEST_LEASE, false),
-    ("config found", markers::GUEST_CONFIG, false),
-    ("files fetched", markers::GUEST_FETCH, true),
-    ("kexec", markers::GUEST_KEXEC, false),
-    ("target up", markers::TARGET_UP, false),
-    ("root fs up", markers::ROOTFS_UP, false),
-];
-
 /// Shared, read-only state for many runs.
 pub struct Harness {
     /// The QEMU in use.
@@ -518,7 +504,7 @@ fn finish(
         step_lines,
         failure,
     } = driven;
-    let phases: Vec<(&'static str, Duration)> = PHASES
+    let phases: Vec<(&'static str, Duration)> = markers::PHASES
         .iter()
         .filter_map(|(name, pat, last)| {
             let re = Regex::new(pat).ok()?;

@@ -51,7 +51,7 @@ pub fn phase_colour(phase: &str) -> &'static str {
         "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
         "#9c755f", "#bab0ac",
     ];
-    let index = crate::runner::PHASES
+    let index = crate::markers::PHASES
         .iter()
         .position(|(name, _, _)| *name == phase)
         .unwrap_or_else(|| {
@@ -237,7 +237,7 @@ pub fn bench_chart(flavours: &[BenchFlavour]) -> String {
         }
     }
     legend.sort_by_key(|p| {
-        crate::runner::PHASES
+        crate::markers::PHASES
             .iter()
             .position(|(name, _, _)| name == p)
             .unwrap_or(usize::MAX)

@@ -312,7 +312,7 @@ pub fn write_index(root: &Path) -> Result<PathBuf, ReportError> {
         .collect::<Vec<_>>();
     let passed = rows.iter().filter(|r| r.passed).count();
     let page = IndexPage {
-        legend: crate::runner::PHASES
+        legend: crate::markers::PHASES
             .iter()
             .map(|(name, _, _)| (*name, chart::phase_colour(name)))
             .collect(),
