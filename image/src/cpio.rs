@@ -142,6 +142,12 @@ impl Archive {
         self.add(path, Node::Symlink(target.to_string()), 0o777)
     }
 
+    /// The node at `path` and its permission bits, if any.
+    pub fn get(&self, path: &str) -> Option<(&Node, u32)> {
+        let p = clean(path).ok()?;
+        self.entries.get(&p).map(|(n, perm)| (n, *perm))
+    }
+
     /// True if something exists at `path`.
     pub fn contains(&self, path: &str) -> bool {
         clean(path).is_ok_and(|p| self.entries.contains_key(&p))

@@ -65,8 +65,19 @@ pub fn add_pxe_contents(a: &mut Archive, c: &PxeContents) -> Result<(), CpioErro
     if let Some(t) = &c.tftp_client {
         a.add_file("/usr/bin/atftp", t.clone(), 0o755)?;
     }
+    // A library reached under two guest paths (Debian's /lib/ld64.so.1 is a
+    // symlink to /lib/s390x-linux-gnu/ld64.so.1: the interpreter path and
+    // libc's DT_NEEDED name both resolve to it) is stored once; the other
+    // path becomes a symlink to the first, as on Debian (186 KB less).
+    let mut stored: Vec<(&str, &[u8])> = Vec::new();
     for (path, data) in &c.libraries {
-        a.add_file(path, data.clone(), 0o755)?;
+        match stored.iter().find(|(_, d)| *d == data.as_slice()) {
+            Some((first, _)) => a.add_symlink(path, first)?,
+            None => {
+                a.add_file(path, data.clone(), 0o755)?;
+                stored.push((path, data));
+            }
+        }
     }
     let mut list = String::new();
     for m in &c.modules {
@@ -82,4 +93,36 @@ pub fn add_pxe_contents(a: &mut Archive, c: &PxeContents) -> Result<(), CpioErro
         a.add_file(path, data.clone(), *mode)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpio::Node;
+
+    #[test]
+    fn a_library_reached_under_two_paths_is_stored_once_and_linked() {
+        let ld = b"\x7fELF ld64".to_vec();
+        let libc = b"\x7fELF libc".to_vec();
+        let c = PxeContents {
+            kexec: b"kexec".to_vec(),
+            libraries: BTreeMap::from([
+                ("/lib/ld64.so.1".to_string(), ld.clone()),
+                ("/lib/s390x-linux-gnu/ld64.so.1".to_string(), ld.clone()),
+                ("/lib/s390x-linux-gnu/libc.so.6".to_string(), libc.clone()),
+            ]),
+            ..PxeContents::default()
+        };
+        let mut a = Archive::new();
+        add_pxe_contents(&mut a, &c).expect("contents");
+        assert_eq!(a.get("/lib/ld64.so.1"), Some((&Node::File(ld), 0o755)));
+        assert_eq!(
+            a.get("/lib/s390x-linux-gnu/ld64.so.1"),
+            Some((&Node::Symlink("/lib/ld64.so.1".into()), 0o777))
+        );
+        assert_eq!(
+            a.get("/lib/s390x-linux-gnu/libc.so.6"),
+            Some((&Node::File(libc), 0o755))
+        );
+    }
 }
