@@ -115,6 +115,11 @@ impl ArtifactDir {
         self.file("http.log")
     }
 
+    /// The run's FTP server's log.
+    pub fn ftp_log(&self) -> PathBuf {
+        self.file("ftp.log")
+    }
+
     /// Disk `i` (0-based) when it is inline text.
     pub fn disk(&self, i: usize) -> PathBuf {
         self.file(&format!("disk{i}.img"))

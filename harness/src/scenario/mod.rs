@@ -125,6 +125,9 @@ pub struct Scenario {
     /// `[http]`: an HTTP server serves the tree during the run
     /// ([`crate::http`]); its URL replaces `${http}`.
     pub http: Option<crate::http::HttpSettings>,
+    /// `[ftp]`: an FTP server serves the tree during the run
+    /// ([`crate::ftp`]); its URL replaces `${ftp}`.
+    pub ftp: Option<crate::ftp::FtpSettings>,
 }
 
 impl Scenario {
@@ -211,6 +214,19 @@ impl Scenario {
             }
         }
         s.network = s.network.map(|n| n.with_http_url(base));
+        s
+    }
+
+    /// The same scenario with the run's FTP server URL `base` in place of
+    /// every `${ftp}` ([`crate::ftp::PLACEHOLDER`]) in inline tree text.
+    pub fn with_ftp_url(&self, base: &str) -> Scenario {
+        let p = crate::ftp::PLACEHOLDER;
+        let mut s = self.clone();
+        for src in s.tftp.values_mut() {
+            if let Source::Text(t) = src {
+                *t = t.replace(p, base);
+            }
+        }
         s
     }
 
