@@ -4,7 +4,8 @@
 //! regular files only), as a libunftp storage back end
 //! ([`unftp_core::storage::StorageBackend`]). `SIZE` and `RETR` are served
 //! and logged (path, answer, bytes, duration, outcome); `CWD` enters a
-//! directory of the tree; listings and every write (`STOR`, `DELE`, `MKD`,
+//! directory of the tree (no `..`: libunftp joins paths without
+//! normalising them); listings and every write (`STOR`, `DELE`, `MKD`,
 //! `RMD`, `RNFR`/`RNTO`) are refused. One value serves one control
 //! connection (its client is in every log line). This module must not open
 //! sockets.
@@ -268,7 +269,8 @@ impl StorageBackend<DefaultUser> for Tree {
     }
 
     /// `CWD`: a directory of the tree (the same rules as for files, but a
-    /// directory); the tree's root is always one.
+    /// directory, and no symlink out of the tree at all); the tree's root
+    /// is always one.
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, _user: &DefaultUser, path: P) -> Result<()> {
         let rel = Self::relative(path.as_ref());
         let shown = rel.display().to_string();
