@@ -286,9 +286,10 @@ pub(super) fn scenario(
     })
 }
 
-/// `${ftp}` needs an `[ftp]` section and is replaced in tree text only;
-/// `[ftp]` needs a network that can carry FTP in every mode the scenario
-/// runs in ([`crate::ftp::unsupported`]).
+/// `${ftp}` needs an `[ftp]` section and is replaced in tree text only
+/// (in DHCP options it is an error here, or earlier in the dnsmasq mode's
+/// own check of opt209/opt210); `[ftp]` needs a network that can carry FTP in every
+/// mode the scenario runs in ([`crate::ftp::unsupported`]).
 fn check_ftp<'a>(
     has_ftp: bool,
     tftp: &BTreeMap<String, Source>,
