@@ -173,6 +173,11 @@ impl ArtifactDir {
         self.file("dnsmasq.pid")
     }
 
+    /// The run's FTP server's log.
+    pub fn ftp_log(&self) -> PathBuf {
+        self.file("ftp.log")
+    }
+
     /// Disk `i` (0-based) when it is inline text.
     pub fn disk(&self, i: usize) -> PathBuf {
         self.file(&format!("disk{i}.img"))

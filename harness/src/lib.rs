@@ -16,6 +16,7 @@ pub mod bench;
 pub mod console;
 pub mod dnsmasq;
 pub mod error;
+pub mod ftp;
 pub mod http;
 pub mod inprocess;
 pub mod junit;

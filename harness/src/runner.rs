@@ -269,10 +269,11 @@ impl Prepared {
     }
 }
 
-/// Everything before QEMU starts: the run's HTTP server is planned (the
-/// tree's text names its URL, `${http}`), the payloads and the TFTP tree,
-/// the disks and the direct-boot files, the network and the HTTP server.
-/// Returns the scenario as it runs (`${http}` replaced).
+/// Everything before QEMU starts: the run's HTTP and FTP servers are
+/// planned (the tree's text names their URLs, `${http}`, `${ftp}`), the
+/// payloads and the TFTP tree, the disks and the direct-boot files, the
+/// network and the HTTP and FTP servers. Returns the scenario as it runs
+/// (`${http}` and `${ftp}` replaced).
 pub fn prepare(
     h: &Harness,
     scenario: &Scenario,
@@ -285,6 +286,14 @@ pub fn prepare(
     let scenario = match &http_plan {
         Some(plan) => scenario.with_http_url(&plan.base_url),
         None => scenario.clone(),
+    };
+    let ftp_plan = match (&scenario.ftp, &scenario.network) {
+        (Some(_), Some(network)) => Some(crate::ftp::Plan::for_network(network.as_ref())?),
+        _ => None,
+    };
+    let scenario = match &ftp_plan {
+        Some(plan) => scenario.with_ftp_url(&plan.base_url),
+        None => scenario,
     };
     // Payloads and the TFTP tree (builds are blocking work).
     crate::tree::write_tftp_tree(dir, &scenario, &h.payloads)?;
@@ -325,6 +334,13 @@ pub fn prepare(
             settings,
             log,
         )?;
+        prepared.keep(Box::new(server));
+    }
+    if let Some(plan) = ftp_plan {
+        let path = dir.ftp_log();
+        let log = crate::inprocess::log::EventLog::create(&path, std::time::Instant::now())
+            .map_err(|e| HarnessError::io("creating", &path, e))?;
+        let server = plan.start(&dir.tftp_root(), prepared.spec.netns.as_deref(), log)?;
         prepared.keep(Box::new(server));
     }
     Ok((prepared, scenario))

@@ -373,9 +373,10 @@ _pxe_check_size() {
 	return 1
 }
 # _pxe_wget LOCAL: busybox wget of the URL RES_PATH, with -S so that the
-# server's headers land in wget.err. Returns 0 when the file arrived whole
-# (as many bytes as the last Content-Length announced, when the server sent
-# one: FTP and chunked answers are not checked), 1 when the server says the
+# server's headers (HTTP) or replies (FTP) land in wget.err. Returns 0 when
+# the file arrived whole (as many bytes as the last Content-Length, or the
+# FTP SIZE reply "213 N", announced, when the server sent one: chunked
+# answers and FTP servers without SIZE are not checked), 1 when the server says the
 # file is not there (HTTP 4xx but 408 and 429; FTP 550), 2 on anything else:
 # a 5xx, 408 or 429, a refused, cut or stalled connection, a size mismatch
 # (pxe_fetch retries those). A connection that delivers no byte for
@@ -391,8 +392,18 @@ _pxe_wget() {
 	_rc=$?
 	kill "$_wdog" 2>/dev/null
 	wait "$_wdog" 2>/dev/null
-	_cl=$(sed -n 's/^ *[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]: *\([0-9][0-9]*\).*/\1/p' \
-		"$PXE_TMP/wget.err" | tail -n 1)
+	case $RES_PATH in
+	ftp://*)
+		# -S shows the FTP replies: "213 N" answers wget's SIZE.
+		_clw=SIZE
+		_cl=$(sed -n 's/^213 \([0-9][0-9]*\)$/\1/p' "$PXE_TMP/wget.err" | tail -n 1)
+		;;
+	*)
+		_clw=Content-Length
+		_cl=$(sed -n 's/^ *[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]: *\([0-9][0-9]*\).*/\1/p' \
+			"$PXE_TMP/wget.err" | tail -n 1)
+		;;
+	esac
 	if [ "$_rc" = 0 ]; then
 		_pxe_check_length "$1" && return 0
 		rm -f "$1"
@@ -413,7 +424,7 @@ _pxe_wget() {
 # _pxe_check_length LOCAL: LOCAL has the _cl bytes the server announced (or
 # none was announced); else says so.
 _pxe_check_length() {
-	_pxe_check_size "$1" Content-Length "$_cl"
+	_pxe_check_size "$1" "$_clw" "$_cl"
 }
 # _pxe_watchdog PID FILE: kills PID (the wget writing FILE) once FILE has
 # not grown for PXE_TIMEOUT seconds. It ticks with the real sleep, not

@@ -1,9 +1,10 @@
-//! The guest client's HTTP transfers (busybox wget, stubbed: see
-//! `tests/client/stubs/wget`): headers asked for with `-S`, the size checked
-//! against `Content-Length`, 4xx = not found (never retried), 5xx and cut
-//! connections retried with backoff and then ONERROR, a stalled connection
-//! given up after `pxe.timeout` seconds, the `fetch` marker's byte count.
-//! Path resolution itself is the corpus's business (`client.rs`).
+//! The guest client's HTTP and FTP transfers (busybox wget, stubbed: see
+//! `tests/client/stubs/wget`): headers or FTP replies asked for with `-S`,
+//! the size checked against `Content-Length` or the FTP `SIZE` reply, 4xx
+//! and FTP 550 = not found (never retried), 5xx and cut connections
+//! retried with backoff and then ONERROR, a stalled connection given up
+//! after `pxe.timeout` seconds, the `fetch` marker's byte count. Path
+//! resolution itself is the corpus's business (`client.rs`).
 
 #[path = "client/support.rs"]
 mod support;
@@ -11,16 +12,20 @@ mod support;
 /// A tree whose default label fetches its kernel and initrd over HTTP and
 /// whose ONERROR label boots a TFTP kernel.
 fn http_case(name: &str, cmdline: &str, stub_env: &[(&str, &str)]) -> support::Case {
+    url_case("http", name, cmdline, stub_env)
+}
+
+/// [`http_case`] with `scheme://` URLs.
+fn url_case(scheme: &str, name: &str, cmdline: &str, stub_env: &[(&str, &str)]) -> support::Case {
+    let config = format!(
+        "DEFAULT web\nONERROR local\n\
+         LABEL web\nKERNEL {scheme}://10.0.2.2/web/vmlinuz\nINITRD {scheme}://10.0.2.2/web/initrd.img\n\
+         LABEL local\nKERNEL tftp-kernel\n"
+    );
     let mut c = support::generated(
         name,
         vec![
-            (
-                "boot/pxelinux.cfg/default",
-                b"DEFAULT web\nONERROR local\n\
-                  LABEL web\nKERNEL http://10.0.2.2/web/vmlinuz\nINITRD http://10.0.2.2/web/initrd.img\n\
-                  LABEL local\nKERNEL tftp-kernel\n"
-                    .to_vec(),
-            ),
+            ("boot/pxelinux.cfg/default", config.into_bytes()),
             ("web/vmlinuz", b"KERNEL".to_vec()),
             ("web/initrd.img", b"INITRD".to_vec()),
             ("boot/tftp-kernel", b"TFTPK".to_vec()),
@@ -181,4 +186,76 @@ fn a_stalled_connection_is_given_up_after_pxe_timeout() {
     );
     let secs = t.elapsed().as_secs_f64();
     assert!(secs < 20.0, "the stalled wget was not killed ({secs} s)");
+}
+
+#[test]
+fn kernel_and_initrd_over_ftp_with_the_size_reply_checked() {
+    let run = support::run_guest(&url_case("ftp", "ftp_ok", "console=ttysclp0", &[]));
+    in_order(
+        &support::markers(&run),
+        &[
+            "fetch ftp://10.0.2.2/web/vmlinuz 6 bytes",
+            "fetch ftp://10.0.2.2/web/initrd.img 6 bytes",
+            "boot label=web kernel=ftp://10.0.2.2/web/vmlinuz initrd=ftp://10.0.2.2/web/initrd.img cmdline=",
+        ],
+    );
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+}
+
+#[test]
+fn ftp_550_is_not_found_and_not_retried() {
+    let run = support::run_guest(&url_case(
+        "ftp",
+        "ftp_550",
+        "console=ttysclp0 pxe.retries=2",
+        &[("STUB_WGET_STATUS", "web/vmlinuz 550")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "ERROR cannot fetch kernel ftp://10.0.2.2/web/vmlinuz",
+            "onerror local",
+            "fetch boot/tftp-kernel 5 bytes",
+        ],
+    );
+    assert_eq!(kernel_requests(&run), 1, "{}", run.calls);
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"TFTPK"[..]));
+}
+
+/// Data shorter than the `SIZE` reply (busybox wget: "connection closed
+/// prematurely", exit 1; pinned against a scripted server in the harness's
+/// `ftp` tests): the size mismatch, a retry, then the file; shorter on
+/// every try: ERROR and ONERROR.
+#[test]
+fn ftp_data_shorter_than_size_is_a_mismatch_and_retried() {
+    let run = support::run_guest(&url_case(
+        "ftp",
+        "ftp_cut",
+        "console=ttysclp0 pxe.retries=1",
+        &[("STUB_WGET_CUT", "web/vmlinuz 3 1")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "size mismatch for ftp://10.0.2.2/web/vmlinuz: server announced 6 bytes, received 3",
+            "transfer of ftp://10.0.2.2/web/vmlinuz failed; retry 1/1 in 2s",
+            "fetch ftp://10.0.2.2/web/vmlinuz 6 bytes",
+        ],
+    );
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+    let run = support::run_guest(&url_case(
+        "ftp",
+        "ftp_cut_always",
+        "console=ttysclp0 pxe.retries=1",
+        &[("STUB_WGET_CUT", "web/vmlinuz 3")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "size mismatch for ftp://10.0.2.2/web/vmlinuz: server announced 6 bytes, received 3",
+            "ERROR cannot fetch kernel ftp://10.0.2.2/web/vmlinuz",
+            "onerror local",
+        ],
+    );
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"TFTPK"[..]));
 }

@@ -125,6 +125,9 @@ pub struct Scenario {
     /// `[http]`: an HTTP server serves the tree during the run
     /// ([`crate::http`]); its URL replaces `${http}`.
     pub http: Option<crate::http::HttpSettings>,
+    /// `[ftp]`: an FTP server serves the tree during the run
+    /// ([`crate::ftp`]); its URL replaces `${ftp}`.
+    pub ftp: Option<crate::ftp::FtpSettings>,
 }
 
 impl Scenario {
@@ -212,6 +215,19 @@ impl Scenario {
             }
         }
         s.network = s.network.map(|n| n.with_http_url(base));
+        s
+    }
+
+    /// The same scenario with the run's FTP server URL `base` in place of
+    /// every `${ftp}` ([`crate::ftp::PLACEHOLDER`]) in inline tree text.
+    pub fn with_ftp_url(&self, base: &str) -> Scenario {
+        let p = crate::ftp::PLACEHOLDER;
+        let mut s = self.clone();
+        for src in s.tftp.values_mut() {
+            if let Source::Text(t) = src {
+                *t = t.replace(p, base);
+            }
+        }
         s
     }
 
@@ -321,6 +337,62 @@ mod discover_tests {
         );
         assert!(e.contains("\"same\" is already used"), "{e}");
         assert_eq!(discover(&dirs[..1]).expect("one dir").len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod ftp_tests {
+    use super::*;
+
+    const HEAD: &str = "description = \"d\"\n[[step]]\nexpect = 'x'\n";
+
+    fn parse(body: &str) -> Result<Scenario, String> {
+        Scenario::parse(&format!("{HEAD}{body}"), Path::new("s/ftp.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_ftp_placeholder_needs_an_ftp_section_a_network_that_carries_it_and_tree_text() {
+        let tree = "[tftp]\n\"pxelinux.cfg/default\" = \"KERNEL ${ftp}/k\"\n";
+        let e = parse(&format!("[network]\nmode = \"slirp\"\n{tree}")).unwrap_err();
+        assert!(
+            e.contains("tftp.\"pxelinux.cfg/default\": uses ${ftp}, which needs an [ftp] section"),
+            "{e}"
+        );
+        let e = parse(
+            "[network]\nmode = \"dnsmasq\"\n[network.dnsmasq]\nopt210 = \"${ftp}/s390x/\"\n[ftp]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("opt210 \"${ftp}/s390x/\""), "{e}");
+        let e = parse(
+            "[network]\nmode = \"inprocess\"\n[network.inprocess]\nopt210 = \"${ftp}/s390x/\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains(
+                "network.inprocess.opt210: uses ${ftp}, which is replaced in tree text only"
+            ),
+            "{e}"
+        );
+        let e = parse("[ftp]\n[direct]\nkernel = \"@target-kernel\"\n").unwrap_err();
+        assert!(e.contains("ftp: needs a [network]"), "{e}");
+        let e = parse("[network]\nmode = \"inprocess\"\n[ftp]\n").unwrap_err();
+        assert!(
+            e.contains("ftp: the inprocess mode has no FTP server"),
+            "{e}"
+        );
+        let e = parse("[network]\nmode = \"slirp\"\n[ftp]\nport = 21\n").unwrap_err();
+        assert!(e.contains("port"), "{e}");
+
+        let s = parse(&format!(
+            "[network]\nmode = [\"slirp\", \"dnsmasq\"]\n[ftp]\n{tree}"
+        ))
+        .expect("valid");
+        let d = s.variants()[1].with_ftp_url("ftp://10.0.2.2");
+        assert_eq!(
+            d.tftp.get("pxelinux.cfg/default"),
+            Some(&Source::Text("KERNEL ftp://10.0.2.2/k".into()))
+        );
     }
 }
 

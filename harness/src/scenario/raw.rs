@@ -35,6 +35,8 @@ pub(super) struct RawScenario {
     pub forbid: Vec<String>,
     #[serde(default)]
     pub http: Option<crate::http::HttpConfig>,
+    #[serde(default)]
+    pub ftp: Option<crate::ftp::FtpConfig>,
 }
 
 #[derive(Deserialize, Default)]

@@ -253,6 +253,8 @@ pub(super) fn scenario(
         Invalid::at(key, e.to_string())
     })?;
     check_http_placeholders(http.is_some(), &tftp, network.iter().chain(&other_networks))?;
+    let ftp = raw.ftp.map(|f| f.resolve());
+    check_ftp(ftp.is_some(), &tftp, network.iter().chain(&other_networks))?;
     Ok(Scenario {
         name,
         path: path.to_path_buf(),
@@ -280,7 +282,55 @@ pub(super) fn scenario(
         forbid,
         total_timeout,
         http,
+        ftp,
     })
+}
+
+/// `${ftp}` needs an `[ftp]` section and is replaced in tree text only
+/// (in DHCP options it is an error here, or earlier in the dnsmasq mode's
+/// own check of opt209/opt210); `[ftp]` needs a network that can carry FTP in every
+/// mode the scenario runs in ([`crate::ftp::unsupported`]).
+fn check_ftp<'a>(
+    has_ftp: bool,
+    tftp: &BTreeMap<String, Source>,
+    networks: impl Iterator<Item = &'a Arc<dyn Network>>,
+) -> Result<(), Invalid> {
+    let p = crate::ftp::PLACEHOLDER;
+    let networks: Vec<&Arc<dyn Network>> = networks.collect();
+    for n in &networks {
+        for (k, v) in n.http_options() {
+            if v.contains(p) {
+                let mode = n.name();
+                return Err(Invalid::at(
+                    Key::new("network").name(mode).name(k),
+                    format!(
+                        "network.{mode}.{k}: uses {p}, which is replaced in tree text only, \
+                         not in DHCP options"
+                    ),
+                ));
+            }
+        }
+    }
+    if has_ftp {
+        if networks.is_empty() {
+            return Err(Invalid::at(Key::new("ftp"), "ftp: needs a [network]"));
+        }
+        for n in networks {
+            if let Some(why) = crate::ftp::unsupported(n.as_ref()) {
+                return Err(Invalid::at(Key::new("ftp"), why));
+            }
+        }
+        return Ok(());
+    }
+    for (path, src) in tftp {
+        if matches!(src, Source::Text(t) if t.contains(p)) {
+            return Err(Invalid::at(
+                Key::new("tftp").name(path),
+                format!("tftp.{path:?}: uses {p}, which needs an [ftp] section"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `${http}` needs an `[http]` section, and `[http]` a network.
