@@ -269,7 +269,10 @@ pub fn run(h: &Harness, plan: &SoakPlan) -> SoakReport {
                 }
                 let done = st.done;
                 if done % sample_every == 0 || done == WARM_UP_RUNS || done == total {
-                    st.samples.push(resources::sample(done));
+                    let x = resources::sample(done);
+                    // As it goes, so a long soak stopped early still shows them.
+                    eprint!("soak: resources {}", sample_row(&done.to_string(), &x));
+                    st.samples.push(x);
                 }
                 if done % 10 == 0 || done == total {
                     eprintln!(
