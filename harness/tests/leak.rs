@@ -106,6 +106,13 @@ fn sequential_boots_return_fds_and_threads_to_baseline_and_keep_rss_flat() {
     if let Some(b) = &baseline {
         assert!(b.async_io_threads <= 1, "{b:?}");
     }
+    // What of the RSS is memory glibc merely keeps (freed, not returned).
+    if resources::trim_heap() {
+        eprintln!(
+            "leak: after malloc_trim(0) {}",
+            row(&resources::sample(runs))
+        );
+    }
 }
 
 /// A sample once fds and threads are back at `b`'s counts, or after
