@@ -6,7 +6,7 @@
 //! the scenarios refer to ([`payload`]), laying out the per-scenario artifact
 //! directory ([`artifacts`]) and the TFTP tree ([`tree`]), driving QEMU ([`qemu`], [`qmp`],
 //! [`reaper`]), reading and matching the console ([`console`]), attaching the
-//! network ([`network`], [`inprocess`], [`dnsmasq`], the run's HTTP server [`http`]), running a scenario end to end ([`runner`]) and repeating runs to find flakes and leaks ([`soak`]). It
+//! network ([`network`], [`inprocess`], [`dnsmasq`], the run's HTTP server [`http`]), running a scenario end to end ([`runner`]), repeating runs to find flakes and leaks ([`soak`]) and measuring this process's resources ([`resources`]). It
 //! never builds pxelinux.0 itself (it asks the `s390_pxelinux` crate) and it
 //! never leaves a QEMU process behind.
 
@@ -27,6 +27,7 @@ pub mod qemu;
 pub mod qmp;
 pub mod reaper;
 pub mod report;
+pub mod resources;
 pub mod runner;
 pub mod scenario;
 pub mod soak;

@@ -62,9 +62,11 @@ enum Command {
         #[arg(long, default_value = "target/bench/netboot-bench.json")]
         json: PathBuf,
     },
-    /// Soak: run scenario variants N times each at a given parallelism in
-    /// this one process; report every failure (cause, kept artifacts, load),
-    /// the spread of durations and the process's RSS, fds and threads.
+    /// Soak: run scenario variants N times each (or the list in order until
+    /// `--runs` runs) at a given parallelism in this one process; report
+    /// every failure (cause, kept artifacts, load), the spread of durations
+    /// and the process's RSS, heap, fds and threads, with their growth after
+    /// warm-up.
     Soak(soak_cli::SoakArgs),
     /// Network-boot your own TFTP tree with the console on this terminal
     /// (type at prompts; Ctrl-C ends the run and QEMU).

@@ -1,16 +1,20 @@
 //! `netboot-harness soak`: repeats scenario runs to find flakes and leaks.
-//! Every selected scenario variant runs N times, at a given parallelism, in
-//! this one process; each repeat gets its own artifact directory
+//! The selected scenario variants run in order, over and over until N runs
+//! in all (every variant the same number of times, or a fixed total such as
+//! 200 runs of the whole suite), at a given parallelism, in this one
+//! process; each repeat gets its own artifact directory
 //! (`<root>/<variant>~<repeat>`), removed when the run passes and kept when
 //! it fails. The report gives every failure (its cause — the failing step and
 //! why —, the kept directory and the load average at that moment), the spread
 //! of run durations per variant (min, median, p90, max), and samples of this
-//! process's resources (RSS, open file descriptors, threads, and whether the
-//! process-wide `async-io` reactor thread that async-tftp starts is alive)
-//! taken as runs complete, with the per-run slope after warm-up. It owns the
-//! repetition and the statistics; how one scenario runs is
-//! [`crate::runner`]'s, and it must not change it.
+//! process's resources ([`crate::resources`]: RSS, heap, open file
+//! descriptors, threads, and whether the process-wide `async-io` reactor
+//! thread that async-tftp starts is alive) taken as runs complete, with the
+//! growth and per-run slope after warm-up and the RSS left once the allocator
+//! has returned its free memory. It owns the repetition and the statistics;
+//! how one scenario runs is [`crate::runner`]'s, and it must not change it.
 
+use crate::resources::{self, ResourceSample};
 use crate::runner::{self, Harness, RunOptions};
 use crate::scenario::{self, Scenario};
 use crate::HarnessError;
@@ -23,16 +27,14 @@ use std::time::Instant;
 /// payload caches and start process-wide threads (async-io's reactor).
 pub const WARM_UP_RUNS: usize = 10;
 
-/// The thread name async-io gives its process-wide reactor thread (async-tftp
-/// runs on async-io).
-pub const ASYNC_IO_THREAD: &str = "async-io";
-
 /// What to repeat, and how.
 pub struct SoakPlan {
-    /// The scenario variants; each runs `repeats` times.
+    /// The scenario variants, run in this order, the list repeated until
+    /// `runs` runs.
     pub scenarios: Vec<Scenario>,
-    /// Runs per variant.
-    pub repeats: usize,
+    /// Runs in all (a multiple of the variants' number runs each variant
+    /// equally often).
+    pub runs: usize,
     /// Runs at once.
     pub parallelism: usize,
     /// Take a resource sample after every this many completed runs (and
@@ -76,23 +78,6 @@ pub struct Spread {
     pub max_s: f64,
 }
 
-/// This process's resources at one moment.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ResourceSample {
-    /// Runs completed when sampled.
-    pub runs_done: usize,
-    /// Resident set size, KiB (`VmRSS`).
-    pub rss_kib: u64,
-    /// Open file descriptors (entries of `/proc/self/fd`).
-    pub fds: usize,
-    /// Threads (`Threads`).
-    pub threads: usize,
-    /// Threads named [`ASYNC_IO_THREAD`].
-    pub async_io_threads: usize,
-    /// 1-minute load average.
-    pub load1: Option<f64>,
-}
-
 /// Least-squares slope per completed run of each resource, from
 /// [`WARM_UP_RUNS`] on.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -105,11 +90,35 @@ pub struct Slopes {
     pub threads_per_run: f64,
 }
 
+/// How much each resource grew from the first sample after warm-up to the
+/// last (the one taken with no run in flight).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Growth {
+    /// Runs completed at the first sample after warm-up.
+    pub from_runs: usize,
+    /// Runs completed at the last sample.
+    pub to_runs: usize,
+    /// RSS, KiB.
+    pub rss_kib: i64,
+    /// Anonymous RSS, KiB.
+    pub rss_anon_kib: i64,
+    /// File-backed RSS, KiB.
+    pub rss_file_kib: i64,
+    /// Heap in use, KiB (None off glibc).
+    pub heap_in_use_kib: Option<i64>,
+    /// Heap held free by the allocator, KiB (None off glibc).
+    pub heap_free_kib: Option<i64>,
+    /// File descriptors.
+    pub fds: i64,
+    /// Threads.
+    pub threads: i64,
+}
+
 /// Everything a soak measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SoakReport {
-    /// Runs per variant.
-    pub repeats: usize,
+    /// Variants in the list.
+    pub variants: usize,
     /// Runs at once.
     pub parallelism: usize,
     /// Runs in all.
@@ -126,6 +135,11 @@ pub struct SoakReport {
     pub samples: Vec<ResourceSample>,
     /// Slopes after warm-up (None with fewer than two samples there).
     pub slopes: Option<Slopes>,
+    /// Growth after warm-up (None when the soak ended before it).
+    pub growth: Option<Growth>,
+    /// A sample after the last, once `malloc_trim(0)` has handed the heap's
+    /// free memory back (None off glibc).
+    pub trimmed: Option<ResourceSample>,
 }
 
 /// The variants to soak: those of the scenario files (or directories of
@@ -195,9 +209,11 @@ pub fn repeat_name(variant: &str, repeat: usize) -> String {
 
 /// Runs the plan. `h.artifacts_root` is where the repeats' directories go.
 pub fn run(h: &Harness, plan: &SoakPlan) -> SoakReport {
-    let mut queue: Vec<(usize, usize)> = (0..plan.repeats)
-        .flat_map(|r| (0..plan.scenarios.len()).map(move |s| (s, r)))
-        .collect();
+    let n = plan.scenarios.len().max(1);
+    let mut queue: Vec<(usize, usize)> = (0..plan.runs).map(|i| (i % n, i / n)).collect();
+    if plan.scenarios.is_empty() {
+        queue.clear();
+    }
     queue.reverse();
     let total = queue.len();
     let queue = Mutex::new(queue);
@@ -206,7 +222,7 @@ pub fn run(h: &Harness, plan: &SoakPlan) -> SoakReport {
         durations: vec![Vec::new(); plan.scenarios.len()],
         failed: vec![0; plan.scenarios.len()],
         failures: Vec::new(),
-        samples: vec![sample(0)],
+        samples: vec![resources::sample(0)],
         done: 0,
     });
     let sample_every = plan.sample_every.max(1);
@@ -233,7 +249,7 @@ pub fn run(h: &Harness, plan: &SoakPlan) -> SoakReport {
                         repeat,
                         cause: f.message.clone(),
                         artifacts: f.artifacts.clone(),
-                        load1: load1(),
+                        load1: resources::load1(),
                         at_s: started.elapsed().as_secs_f64(),
                     }),
                 };
@@ -253,7 +269,10 @@ pub fn run(h: &Harness, plan: &SoakPlan) -> SoakReport {
                 }
                 let done = st.done;
                 if done % sample_every == 0 || done == WARM_UP_RUNS || done == total {
-                    st.samples.push(sample(done));
+                    let x = resources::sample(done);
+                    // As it goes, so a long soak stopped early still shows them.
+                    eprint!("soak: resources {}", sample_row(&done.to_string(), &x));
+                    st.samples.push(x);
                 }
                 if done % 10 == 0 || done == total {
                     eprintln!(
@@ -280,14 +299,17 @@ pub fn run(h: &Harness, plan: &SoakPlan) -> SoakReport {
         .filter_map(|s| s.load1)
         .chain(st.failures.iter().filter_map(|f| f.load1))
         .reduce(f64::max);
+    let trimmed = resources::trim_heap().then(|| resources::sample(total));
     SoakReport {
-        repeats: plan.repeats,
+        variants: plan.scenarios.len(),
         parallelism: plan.parallelism.max(1),
         runs: total,
         wall_s,
         max_load1,
         spreads,
         slopes: slopes(&st.samples),
+        growth: growth(&st.samples),
+        trimmed,
         failures: st.failures,
         samples: st.samples,
     }
@@ -303,7 +325,7 @@ struct State {
 
 /// Removes a passed repeat's directory and its lock file (a soak of 200
 /// runs would otherwise leave 200 TFTP trees and pcaps behind).
-fn remove_run_dir(root: &Path, dir: &Path, name: &str) {
+pub fn remove_run_dir(root: &Path, dir: &Path, name: &str) {
     if let Err(e) = std::fs::remove_dir_all(dir) {
         tracing::warn!(dir = %dir.display(), error = %e, "removing a passed run's artifacts");
     }
@@ -368,58 +390,37 @@ pub fn slopes(samples: &[ResourceSample]) -> Option<Slopes> {
     })
 }
 
-/// Samples this process's resources now.
-pub fn sample(runs_done: usize) -> ResourceSample {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    ResourceSample {
-        runs_done,
-        rss_kib: status_field(&status, "VmRSS").unwrap_or(0),
-        fds: std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count()),
-        threads: status_field(&status, "Threads").unwrap_or(0) as usize,
-        async_io_threads: threads_named(ASYNC_IO_THREAD),
-        load1: load1(),
+/// The growth from the first sample at or after [`WARM_UP_RUNS`] to the
+/// last sample; None when no sample was taken after warm-up or the last one
+/// is the warm-up sample itself.
+pub fn growth(samples: &[ResourceSample]) -> Option<Growth> {
+    let from = samples.iter().find(|s| s.runs_done >= WARM_UP_RUNS)?;
+    let to = samples.last()?;
+    if to.runs_done <= from.runs_done {
+        return None;
     }
-}
-
-/// The number in `/proc/<pid>/status` field `name` (`VmRSS:  1234 kB` →
-/// 1234).
-pub fn status_field(status: &str, name: &str) -> Option<u64> {
-    status.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?.strip_prefix(':')?;
-        rest.split_whitespace().next()?.parse().ok()
+    let d = |a: u64, b: u64| b as i64 - a as i64;
+    let opt = |a: Option<u64>, b: Option<u64>| Some(d(a?, b?));
+    Some(Growth {
+        from_runs: from.runs_done,
+        to_runs: to.runs_done,
+        rss_kib: d(from.rss_kib, to.rss_kib),
+        rss_anon_kib: d(from.rss_anon_kib, to.rss_anon_kib),
+        rss_file_kib: d(from.rss_file_kib, to.rss_file_kib),
+        heap_in_use_kib: opt(from.heap_in_use_kib, to.heap_in_use_kib),
+        heap_free_kib: opt(from.heap_free_kib, to.heap_free_kib),
+        fds: d(from.fds as u64, to.fds as u64),
+        threads: d(from.threads as u64, to.threads as u64),
     })
-}
-
-/// Threads of this process whose name (`/proc/self/task/*/comm`) is `name`.
-fn threads_named(name: &str) -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
-        })
-        .count()
-}
-
-/// The 1-minute load average.
-fn load1() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// The report as text: spreads, failures (cause, directory, load), samples
 /// and slopes.
 pub fn table(r: &SoakReport) -> String {
     let mut s = format!(
-        "soak: {} runs ({} per variant) at parallelism {} in {:.1} s; {} failed; max load {}\n",
+        "soak: {} runs of {} variant(s) at parallelism {} in {:.1} s; {} failed; max load {}\n",
         r.runs,
-        r.repeats,
+        r.variants,
         r.parallelism,
         r.wall_s,
         r.failures.len(),
@@ -448,17 +449,14 @@ pub fn table(r: &SoakReport) -> String {
                 .map_or("none".into(), |a| a.display().to_string())
         ));
     }
-    s.push_str("resources (runs done: RSS KiB, fds, threads, async-io threads, load):\n");
+    s.push_str(
+        "resources (KiB; heap = glibc's in use / held free):\n   runs      RSS     anon     file  heap used  heap free   fds thr aio  load\n",
+    );
     for x in &r.samples {
-        s.push_str(&format!(
-            "  {:>5}: {:>8} {:>5} {:>4} {:>2} {}\n",
-            x.runs_done,
-            x.rss_kib,
-            x.fds,
-            x.threads,
-            x.async_io_threads,
-            x.load1.map_or("?".into(), |l| format!("{l:.2}"))
-        ));
+        s.push_str(&sample_row(&x.runs_done.to_string(), x));
+    }
+    if let Some(t) = &r.trimmed {
+        s.push_str(&sample_row("trim", t));
     }
     match &r.slopes {
         Some(sl) => s.push_str(&format!(
@@ -469,7 +467,40 @@ pub fn table(r: &SoakReport) -> String {
             "slope: too few samples after {WARM_UP_RUNS} runs\n"
         )),
     }
+    let kib = |k: Option<i64>| k.map_or("?".into(), |k| format!("{k:+}"));
+    match &r.growth {
+        Some(g) => s.push_str(&format!(
+            "growth from run {} to run {}: RSS {:+} KiB (anon {:+}, file {:+}; heap in use {}, held free {}), fds {:+}, threads {:+}\n",
+            g.from_runs,
+            g.to_runs,
+            g.rss_kib,
+            g.rss_anon_kib,
+            g.rss_file_kib,
+            kib(g.heap_in_use_kib),
+            kib(g.heap_free_kib),
+            g.fds,
+            g.threads
+        )),
+        None => s.push_str(&format!("growth: no sample after {WARM_UP_RUNS} runs\n")),
+    }
     s
+}
+
+/// One line of the resource table.
+fn sample_row(label: &str, x: &ResourceSample) -> String {
+    let opt = |k: Option<u64>| k.map_or("?".into(), |k| k.to_string());
+    format!(
+        "  {label:>5} {:>8} {:>8} {:>8} {:>10} {:>10} {:>5} {:>3} {:>3}  {}\n",
+        x.rss_kib,
+        x.rss_anon_kib,
+        x.rss_file_kib,
+        opt(x.heap_in_use_kib),
+        opt(x.heap_free_kib),
+        x.fds,
+        x.threads,
+        x.async_io_threads,
+        x.load1.map_or("?".into(), |l| format!("{l:.2}"))
+    )
 }
 
 #[cfg(test)]
@@ -491,14 +522,7 @@ mod tests {
 
     #[test]
     fn slopes_skip_the_warm_up_and_fit_a_line() {
-        let mk = |runs_done, rss_kib, fds| ResourceSample {
-            runs_done,
-            rss_kib,
-            fds,
-            threads: 3,
-            async_io_threads: 1,
-            load1: None,
-        };
+        let mk = |runs_done, rss_kib, fds| sample_of(runs_done, rss_kib, fds);
         // A jump during warm-up does not count; then +2 KiB per run.
         let samples = vec![
             mk(0, 1000, 5),
@@ -512,38 +536,47 @@ mod tests {
         assert!(slopes(&samples[..2]).is_none());
     }
 
-    #[test]
-    fn status_fields_are_read_by_name_not_prefix() {
-        let status = "Name:\tx\nVmRSSX:\t1 kB\nVmRSS:\t  2048 kB\nThreads:\t7\n";
-        assert_eq!(status_field(status, "VmRSS"), Some(2048));
-        assert_eq!(status_field(status, "Threads"), Some(7));
-        assert_eq!(status_field(status, "VmSwap"), None);
+    fn sample_of(runs_done: usize, rss_kib: u64, fds: usize) -> ResourceSample {
+        ResourceSample {
+            runs_done,
+            rss_kib,
+            rss_anon_kib: rss_kib / 2,
+            rss_file_kib: rss_kib / 4,
+            heap_in_use_kib: Some(100),
+            heap_free_kib: None,
+            fds,
+            threads: 3,
+            async_io_threads: 1,
+            load1: None,
+        }
     }
 
     #[test]
-    fn a_sample_of_this_process_sees_memory_files_and_named_threads() {
-        let s = sample(0);
-        assert!(s.rss_kib > 0 && s.threads >= 1 && s.fds >= 1, "{s:?}");
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::Builder::new()
-            .name("soak-probe".into())
-            .spawn(move || rx.recv())
-            .unwrap();
-        // The new thread names itself once it runs, and a joined thread can
-        // stay listed while the kernel finishes its exit: poll, up to 1 s.
-        let within_1s = |n: usize| {
-            (0..200).any(|_| {
-                let seen = threads_named("soak-probe") == n;
-                if !seen {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                seen
-            })
-        };
-        assert!(within_1s(1), "the named thread is not listed");
-        drop(tx);
-        let _ = t.join();
-        assert!(within_1s(0), "the joined thread is still listed");
+    fn growth_runs_from_the_first_sample_after_warm_up_to_the_last() {
+        let samples = vec![
+            sample_of(0, 1000, 5),
+            sample_of(7, 3000, 9),
+            sample_of(12, 5000, 9),
+            sample_of(40, 5400, 8),
+        ];
+        let g = growth(&samples).unwrap();
+        assert_eq!(
+            (
+                g.from_runs,
+                g.to_runs,
+                g.rss_kib,
+                g.rss_anon_kib,
+                g.rss_file_kib
+            ),
+            (12, 40, 400, 200, 100)
+        );
+        assert_eq!(
+            (g.heap_in_use_kib, g.heap_free_kib, g.fds, g.threads),
+            (Some(0), None, -1, 0)
+        );
+        // Ended during warm-up, or at the warm-up sample: nothing to say.
+        assert!(growth(&samples[..2]).is_none());
+        assert!(growth(&samples[..3]).is_none());
     }
 
     #[test]

@@ -20,8 +20,18 @@ pub struct SoakArgs {
     #[arg(long = "variant", value_name = "NAME")]
     pub variants: Vec<String>,
     /// Runs per variant.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, conflicts_with = "runs")]
     pub repeat: usize,
+    /// Runs in all instead: the variants in order, the list repeated until
+    /// this many runs (`--runs` alone: 200). With `--parallel 1` they run
+    /// strictly one after another.
+    #[arg(long, num_args = 0..=1, default_missing_value = "200", value_name = "N")]
+    pub runs: Option<usize>,
+    /// Leak budget: fail when RSS grew by more than this many MiB after
+    /// warm-up, or file descriptors or threads grew at all (default: report
+    /// only).
+    #[arg(long, value_name = "MIB")]
+    pub max_rss_growth_mib: Option<u64>,
     /// Runs at once.
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,
@@ -39,13 +49,14 @@ pub struct SoakArgs {
 
 /// Runs `soak`.
 pub fn main(a: &SoakArgs) -> Result<()> {
-    if a.repeat == 0 || a.parallel == 0 {
-        bail!("--repeat and --parallel must be at least 1");
+    if a.repeat == 0 || a.parallel == 0 || a.runs == Some(0) {
+        bail!("--repeat, --runs and --parallel must be at least 1");
     }
     let scenarios = soak::select(&a.scenarios, &a.variants)?;
     if scenarios.is_empty() {
         bail!("no scenario variants to run");
     }
+    let runs = a.runs.unwrap_or(a.repeat * scenarios.len());
     let mut h = Harness::new()?;
     // Absolute: dnsmasq, started in a network namespace, is handed paths
     // inside the artifact directory and does not share this cwd's meaning.
@@ -57,9 +68,8 @@ pub fn main(a: &SoakArgs) -> Result<()> {
     };
     h.artifacts_root = root;
     eprintln!(
-        "soak: {} variant(s) x {} at parallelism {}; artifacts of failed runs kept under {}",
+        "soak: {} variant(s), {runs} runs at parallelism {}; artifacts of failed runs kept under {}",
         scenarios.len(),
-        a.repeat,
         a.parallel,
         h.artifacts_root.display()
     );
@@ -67,7 +77,7 @@ pub fn main(a: &SoakArgs) -> Result<()> {
         &h,
         &SoakPlan {
             scenarios,
-            repeats: a.repeat,
+            runs,
             parallelism: a.parallel,
             sample_every: a.sample_every,
         },
@@ -85,6 +95,24 @@ pub fn main(a: &SoakArgs) -> Result<()> {
             report.failures.len(),
             report.runs
         );
+    }
+    if let Some(mib) = a.max_rss_growth_mib {
+        let Some(g) = &report.growth else {
+            bail!(
+                "leak budget: no sample after the {} warm-up runs to compare",
+                soak::WARM_UP_RUNS
+            );
+        };
+        if g.rss_kib > (mib * 1024) as i64 || g.fds > 0 || g.threads > 0 {
+            bail!(
+                "leak budget exceeded from run {} to run {}: RSS {:+} KiB (budget {mib} MiB), fds {:+}, threads {:+} (budget 0)",
+                g.from_runs,
+                g.to_runs,
+                g.rss_kib,
+                g.fds,
+                g.threads
+            );
+        }
     }
     Ok(())
 }
