@@ -17,8 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The corpus file, relative to the crate.
+/// The main corpus file, relative to the crate.
 pub const CORPUS: &str = "tests/client/corpus.toml";
+/// More corpus files (`*.toml`, read in name order after [`CORPUS`]): one
+/// per topic, so that cases added for one purpose (e.g. killing the mutants
+/// of one guest script) live together.
+pub const CORPUS_DIR: &str = "tests/client/corpus.d";
 
 /// What a case expects, beyond "guest and model agree".
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -81,6 +85,9 @@ pub struct Case {
     /// e.g. `sys/class/net/eth0` for a machine without a NIC.
     #[serde(skip)]
     pub root_removed: Vec<String>,
+    /// The corpus file the case came from (empty for generated cases).
+    #[serde(skip)]
+    pub source: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -88,13 +95,43 @@ struct Corpus {
     case: Vec<Case>,
 }
 
-/// Loads the corpus.
+/// Loads the corpus: [`CORPUS`], then every `*.toml` of [`CORPUS_DIR`] in
+/// name order. Case names are unique across all files.
 pub fn corpus() -> Vec<Case> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CORPUS);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    toml::from_str::<Corpus>(&text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .case
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(CORPUS_DIR);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files.insert(0, root.join(CORPUS));
+    let mut cases: Vec<Case> = Vec::new();
+    for path in files {
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let loaded = toml::from_str::<Corpus>(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .case;
+        for mut case in loaded {
+            if let Some(first) = cases.iter().find(|c| c.name == case.name) {
+                panic!(
+                    "{}: case {:?} is already defined in {}",
+                    path.display(),
+                    case.name,
+                    first.source.display()
+                );
+            }
+            case.source = path.clone();
+            cases.push(case);
+        }
+    }
+    cases
 }
 
 /// A case with only a name and files, for generated inputs.
@@ -112,6 +149,7 @@ pub fn generated(name: &str, files: Vec<(&str, Vec<u8>)>) -> Case {
         raw_files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         root_files: BTreeMap::new(),
         root_removed: Vec::new(),
+        source: PathBuf::new(),
     }
 }
 
@@ -605,8 +643,13 @@ pub fn check(case: &Case) -> String {
         Outcome::Reboot { .. } => {}
     }
     if !out.is_empty() {
+        let from = if case.source.as_os_str().is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", case.source.display())
+        };
         out = format!(
-            "case {}:\n{out}  console:\n{}",
+            "case {}{from}:\n{out}  console:\n{}",
             case.name,
             g.console
                 .lines()
