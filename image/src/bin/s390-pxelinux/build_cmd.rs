@@ -43,7 +43,7 @@ pub struct BuildArgs {
     /// Kernel command line of the first stage.
     #[arg(long, default_value = DEFAULT_CMDLINE)]
     cmdline: String,
-    /// Initramfs compression: gzip, xz (smallest) or zstd (default: unpacks fastest).
+    /// Initramfs compression: gzip, xz (smallest), zstd, lz4 (legacy frame: unpacks fastest, larger) or none.
     #[arg(long, default_value = "zstd")]
     compression: Compression,
     /// Extra file SRC:DEST (repeatable).
