@@ -77,7 +77,10 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NETBOOT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // libunftp warns about every refused command, e.g. the
+                // 550 an FTP fault scenario asks for; the run's ftp.log
+                // records those, so only its errors reach the terminal.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libunftp=error")),
         )
         .with_writer(std::io::stderr)
         .init();
