@@ -151,6 +151,10 @@ pub enum Keyword {
 }
 
 impl Keyword {
+    /// The keywords whose argument is the rest of the line, blanks trimmed
+    /// (the guest's `config.awk` list). LABEL, SAY, INCLUDE, TEXT and MENU
+    /// take their argument differently and are matched in [`normalize`]
+    /// before this is asked.
     fn from_word(word: &str) -> Option<Keyword> {
         if let Some(t) = KernelType::from_keyword(word) {
             return Some(Keyword::Kernel(t));
@@ -158,7 +162,6 @@ impl Keyword {
         Some(match word {
             "default" => Keyword::Default,
             "ui" => Keyword::Ui,
-            "label" => Keyword::Label,
             "initrd" => Keyword::Initrd,
             "append" => Keyword::Append,
             "ipappend" | "sysappend" => Keyword::Ipappend,
@@ -167,7 +170,6 @@ impl Keyword {
             "totaltimeout" => Keyword::TotalTimeout,
             "ontimeout" => Keyword::OnTimeout,
             "onerror" => Keyword::OnError,
-            "say" => Keyword::Say,
             "implicit" => Keyword::Implicit,
             "allowoptions" => Keyword::AllowOptions,
             _ => return None,
@@ -1043,5 +1045,142 @@ mod tests {
             .unwrap_err()
             .contains("CONFIG"));
         assert_eq!(entry(&c, Choice::Label(4)).kernel, "k.img");
+    }
+
+    #[test]
+    fn boot_sector_and_pxe_extensions() {
+        // each of `.bs` and `.bin` alone makes a boot sector
+        assert_eq!(image_type("x.bs"), KernelType::Boot);
+        assert_eq!(image_type("x.bin"), KernelType::Boot);
+        assert_eq!(image_type("x.bss"), KernelType::Bss);
+        assert_eq!(image_type("x.0"), KernelType::Pxe);
+        assert_eq!(image_type("x.b"), KernelType::Linux);
+        assert_eq!(image_type("x.BS"), KernelType::Linux);
+        let (c, _) = parse("LABEL a\nKERNEL x.bs\nLABEL b\nKERNEL x.bin\nLABEL c\nLINUX x.bs\n");
+        let err = |i| select(&c, &Choice::Label(i), &net()).unwrap_err();
+        assert_eq!(err(0), "label a: BOOT images are not available on s390x");
+        assert_eq!(err(1), "label b: BOOT images are not available on s390x");
+        assert_eq!(entry(&c, Choice::Label(2)).kernel, "x.bs");
+        assert_eq!(
+            select(&c, &Choice::Command("boot.bs".into()), &net()).unwrap_err(),
+            "boot.bs: BOOT images are not available on s390x"
+        );
+    }
+
+    #[test]
+    fn number_limits_and_bitmask_signs() {
+        // nine digits are still exact; ten or more clamp
+        assert_eq!(number("123456789"), 123_456_789);
+        assert_eq!(number("-123456789"), -123_456_789);
+        assert_eq!(number("1000000000"), MAX_NUMBER);
+        assert_eq!(number("-1000000000"), -MAX_NUMBER);
+        // strtoul: a leading `+` is accepted
+        assert_eq!(bitmask("+7"), 7);
+        assert_eq!(bitmask("+0x3"), 3);
+        // exactly 2^32-1 is no overflow, so a `-` still negates it
+        assert_eq!(bitmask("4294967295"), u32::MAX);
+        assert_eq!(bitmask("0xffffffff"), u32::MAX);
+        assert_eq!(bitmask("-4294967295"), 1);
+        assert_eq!(bitmask("-0xfffffffe"), 2);
+        // one more overflows: all bits, whatever the sign
+        assert_eq!(bitmask("4294967296"), u32::MAX);
+        assert_eq!(bitmask("-4294967296"), u32::MAX);
+    }
+
+    #[test]
+    fn endtext_must_be_a_whole_word() {
+        // ENDTEXT then the end, a blank, a control byte or DEL ends the block
+        for end in [
+            "ENDTEXT",
+            "endtext trailing words",
+            "  EndText\tx",
+            "endtext\x01",
+            "endtext\x7f",
+        ] {
+            let (c, w) = parse(&format!("TEXT HELP\n{end}\nLABEL a\n"));
+            assert!(w.is_empty(), "{end:?}: {w:?}");
+            assert_eq!(c.labels.len(), 1, "{end:?} ends the TEXT block");
+        }
+        // a longer word does not
+        for word in [
+            "endtextx",
+            "ENDTEXT-",
+            "endtext~",
+            "endtext\u{e9}",
+            "endtex",
+        ] {
+            let (c, _) = parse(&format!("TEXT HELP\n{word}\nLABEL a\n"));
+            assert!(c.labels.is_empty(), "{word:?} does not end the TEXT block");
+        }
+    }
+
+    #[test]
+    fn warnings_name_the_file_and_the_line() {
+        let mut w = Vec::new();
+        let long = format!("say {}", "x".repeat(MAX_LINE));
+        let text = format!("LABEL a\nx\x01y\nfoo bar\n{long}\n");
+        normalize("pxelinux.cfg/default", text.as_bytes(), &mut w);
+        assert_eq!(
+            w,
+            [
+                "pxelinux.cfg/default:2: ignoring line with control bytes".to_string(),
+                "pxelinux.cfg/default:3: ignoring unknown keyword foo".to_string(),
+                format!("pxelinux.cfg/default:4: ignoring line longer than {MAX_LINE} bytes"),
+            ]
+        );
+    }
+
+    #[test]
+    fn menu_separator_onerror_and_include() {
+        let mut w = Vec::new();
+        let d = normalize(
+            "t",
+            b"MENU SEPARATOR\nMENU ONERROR rescue x\nMENU INCLUDE sub.cfg Sub Menu\nmenu include plain.cfg\nMENU COLOR x\n",
+            &mut w,
+        );
+        assert!(w.is_empty(), "{w:?}");
+        let arg = |k, a: &str| Directive {
+            keyword: k,
+            arg: a.into(),
+        };
+        assert_eq!(
+            d,
+            vec![
+                arg(Keyword::MenuSeparator, ""),
+                arg(Keyword::OnError, "rescue x"),
+                arg(Keyword::MenuBegin, "Sub Menu"),
+                arg(Keyword::Include, "sub.cfg"),
+                arg(Keyword::MenuEnd, ""),
+                arg(Keyword::Include, "plain.cfg"),
+            ]
+        );
+        // MENU SEPARATOR ends the entry: the APPEND after it is global again
+        let (c, w) = parse("LABEL a\nMENU SEPARATOR\nAPPEND g\nLABEL b\n");
+        assert!(w.is_empty(), "{w:?}");
+        let app: Vec<&str> = c.labels.iter().map(|l| l.append.as_str()).collect();
+        assert_eq!(app, ["", "g"]);
+        // MENU ONERROR is ONERROR
+        let (c, _) = parse("LABEL a\nMENU ONERROR rescue x\n");
+        assert_eq!(c.onerror.as_deref(), Some("rescue x"));
+    }
+
+    #[test]
+    fn menu_label_and_entry_keywords_outside_a_label() {
+        // entry keywords before any LABEL are ignored, the MENU ones silently
+        let (c, w) = parse(
+            "INITRD i\nKERNEL k\nMENU LABEL lost\nMENU DEFAULT\nMENU HIDE\nLABEL a\nMENU LABEL ^Install\nLABEL b\n",
+        );
+        assert_eq!(
+            w,
+            [
+                "ignoring Initrd outside a LABEL",
+                "ignoring Kernel(Kernel) outside a LABEL"
+            ]
+        );
+        let menu: Vec<Option<&str>> = c.labels.iter().map(|l| l.menu_label.as_deref()).collect();
+        assert_eq!(menu, [Some("^Install"), None]);
+        assert!(c.labels.iter().all(|l| !l.hidden && !l.menu_default));
+        assert_eq!(c.labels[0].kernel, "a");
+        assert_eq!(c.labels[0].initrd, None);
     }
 }

@@ -500,4 +500,71 @@ mod tests {
         assert!(uuid_lower("550E8400-E29B-11D4-A716-446655441234").is_ok());
         assert!(uuid_lower("550e8400e29b11d4a716446655441234").is_err());
     }
+
+    #[test]
+    fn tftp_url_ports() {
+        let port = |url: &str| match resolve_path(url, "").target {
+            Target::Tftp { port, .. } => port,
+            t => panic!("{url}: {t:?}"),
+        };
+        // five digits are a port when they fit 1..=65535
+        assert_eq!(port("tftp://h:65535/k"), 65535);
+        assert_eq!(port("tftp://h:10000/k"), 10000);
+        assert_eq!(port("tftp://h:0000080/k"), 80);
+        assert_eq!(port("tftp://h:99x/k"), 99);
+        // anything else is port 69
+        assert_eq!(port("tftp://h:65536/k"), TFTP_PORT);
+        assert_eq!(port("tftp://h:123456/k"), TFTP_PORT);
+        assert_eq!(port("tftp://h:0/k"), TFTP_PORT);
+        assert_eq!(port("tftp://h:/k"), TFTP_PORT);
+    }
+
+    #[test]
+    fn identities_are_checked_whole() {
+        assert_eq!(
+            mac_dashed("52-54-00-AB-CD-01").as_deref(),
+            Ok("52-54-00-ab-cd-01")
+        );
+        // every octet two hexadecimal digits, exactly six of them
+        for bad in [
+            "52:54:00:ab:cd:0g",
+            "52:54:00:ab:cd:001",
+            "52:54:00:ab:cd:1",
+            "52:54:00:ab:cd:01:02",
+            "",
+        ] {
+            assert_eq!(
+                mac_dashed(bad),
+                Err(IdentityError::Mac(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            uuid_lower(" 550E8400-E29B-11D4-A716-446655441234\n").as_deref(),
+            Ok("550e8400-e29b-11d4-a716-446655441234")
+        );
+        for bad in [
+            "550e8400-e29b-11d4-a716-44665544123g",
+            "550e8400-e29b-11d4-a716-4466554412345",
+            "550e8400-e29b-11d4a716-446655441234",
+        ] {
+            assert_eq!(
+                uuid_lower(bad),
+                Err(IdentityError::Uuid(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn option_210_with_its_slash_and_an_empty_option_209() {
+        assert_eq!(path_prefix(Some("x/y/"), Some("a/pxelinux.0")), "x/y/");
+        assert_eq!(path_prefix(Some("/"), None), "/");
+        // an empty option 209 names no file: the search starts at the UUID
+        let mac = "52-54-00-ab-cd-01";
+        let c = candidates(Some(""), None, mac, Ipv4Addr::LOCALHOST);
+        assert_eq!(c.len(), 10);
+        assert_eq!(c[0], "pxelinux.cfg/01-52-54-00-ab-cd-01");
+        assert_eq!(c[1], "pxelinux.cfg/7F000001");
+    }
 }
