@@ -622,3 +622,29 @@ fn the_prompt_prints_boot_colon_and_ends_the_line_on_timeout() {
         run.console
     );
 }
+
+#[test]
+fn dhcp_event_leaves_out_hex_options_that_are_not_two_digits_per_byte() {
+    // udhcpc writes two hex digits per byte; an odd count or a non-hex
+    // digit is no value at all (as in support.rs's request), while a
+    // well-formed value with a control byte is left out and named
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    let run = dhcp_event(
+        &root,
+        "bound",
+        &[
+            ("interface", "eth0"),
+            ("ip", "10.0.2.15"),
+            ("opt209", "6d792e63666"),
+            ("opt210", "300a"),
+            ("opt211", "zz"),
+        ],
+    );
+    assert_eq!(run.status, Some(0));
+    let lease = run.file("run/pxe/lease.eth0").unwrap_or_default();
+    assert!(
+        lease.ends_with("\npxeconffile=\npxepathprefix=\nreboottime=\nignored=opt210\n"),
+        "{lease}"
+    );
+}
