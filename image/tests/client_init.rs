@@ -648,3 +648,38 @@ fn dhcp_event_leaves_out_hex_options_that_are_not_two_digits_per_byte() {
         "{lease}"
     );
 }
+
+#[test]
+fn inits_dhcp_round_count_does_not_leak_into_boots_config_rounds() {
+    // `round=7` on the kernel command line reaches init's environment, so
+    // init's DHCP round counter is exported to boot (here 1: the first DHCP
+    // round fails); boot counts its config rounds from 0 all the same
+    let run = run_guest(&no_config_case_with_env(
+        "round_leak",
+        "console=ttysclp0 pxe.retries=1",
+        &[("round", "7"), ("STUB_DHCP_FAIL", "1")],
+    ));
+    let m = markers(&run);
+    assert_in_order(
+        &m,
+        &[
+            "no DHCP lease on eth0",
+            "retrying DHCP in 2s (round 1 of 1)",
+            "try boot/pxelinux.cfg/default ... not found",
+            "no config file found; retrying in 2s (round 1 of 1)",
+            "try boot/pxelinux.cfg/default ... not found",
+            "ERROR no config file found",
+            "RESCUE no config file found",
+        ],
+        "markers",
+    );
+}
+
+fn no_config_case_with_env(name: &str, cmdline: &str, env: &[(&str, &str)]) -> support::Case {
+    let mut case = no_config_case(name, cmdline, &[]);
+    case.stub_env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    case
+}
