@@ -271,3 +271,415 @@ fn kernel_parameters_in_inits_environment_change_nothing() {
     );
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
 }
+
+/// One run of `dhcp-event` alone (no init, no udhcpc stub): `udhcpc -s`'s
+/// view of it. `root` is the fake root it writes under (`run/pxe/lease.*`,
+/// `etc/resolv.conf`); the `ip` calls are read back from the stub's log.
+struct EventRun {
+    status: Option<i32>,
+    calls: Vec<String>,
+    root: std::path::PathBuf,
+}
+
+impl EventRun {
+    fn file(&self, rel: &str) -> Option<String> {
+        std::fs::read(self.root.join(rel))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+/// Runs `dhcp-event EVENT` with exactly the environment `env` (udhcpc's
+/// variables) plus the test hooks, on the fake root `root` (which may not
+/// exist yet).
+fn dhcp_event(root: &std::path::Path, event: &str, env: &[(&str, &str)]) -> EventRun {
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .expect("busybox-static is required for the client tests");
+    let stubs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client/stubs");
+    let out = root.with_extension("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let guest = support::guest_dir();
+    let status = std::process::Command::new(&busybox)
+        .arg("sh")
+        .arg(guest.join("dhcp-event"))
+        .arg(event)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LC_ALL", "C")
+        .env("PXE_ROOT", root)
+        .env("PXE_LIB", &guest)
+        .env("PXE_BIN", format!("{}/", stubs.display()))
+        .env("STUB_OUT", &out)
+        .envs(env.iter().copied())
+        .current_dir(out.as_path())
+        .status()
+        .expect("run busybox sh dhcp-event");
+    let calls = std::fs::read_to_string(out.join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let _ = std::fs::remove_file(out.join("calls"));
+    EventRun {
+        status: status.code(),
+        calls,
+        root: root.to_path_buf(),
+    }
+}
+
+/// A bound lease as busybox udhcpc hands it to the script: named options,
+/// options it does not know as hex (`optNNN`, here in upper case), several
+/// routers and name servers, and a `gw` inherited from the kernel command
+/// line (init's environment) that must not win over the lease's router.
+const BOUND: &[(&str, &str)] = &[
+    ("interface", "eth7"),
+    ("ip", "10.1.2.3"),
+    ("mask", "16"),
+    ("subnet", "255.255.0.0"),
+    ("broadcast", "10.1.255.255"),
+    ("router", "10.1.0.1 10.1.0.9"),
+    ("dns", "10.1.0.53 10.1.0.54"),
+    ("siaddr", "10.1.0.2"),
+    ("serverid", "10.1.0.3"),
+    ("sname", "boot-server"),
+    ("boot_file", "s390x/pxelinux.0"),
+    ("tftp", "tftp-host"),
+    ("bootfile", "s390x/pxelinux-2.0"),
+    // "my.cfg", "Other/" and 500 (0x1F4)
+    ("opt209", "6D792E636667"),
+    ("opt210", "4f746865722F"),
+    ("opt211", "1F4"),
+    ("gw", "9.9.9.9"),
+];
+
+#[test]
+fn dhcp_event_bound_configures_the_nic_and_writes_lease_and_resolv_conf() {
+    // a fresh root: no run/pxe and no etc yet (dhcp-event makes both)
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    let run = dhcp_event(&root, "bound", BOUND);
+    assert_eq!(run.status, Some(0));
+    assert_eq!(
+        run.calls,
+        [
+            "ip addr flush dev eth7",
+            "ip addr add 10.1.2.3/16 broadcast 10.1.255.255 dev eth7",
+            "ip route add default via 10.1.0.1 dev eth7",
+        ]
+    );
+    assert_eq!(
+        run.file("run/pxe/lease.eth7").as_deref(),
+        Some(
+            "interface=eth7\nip=10.1.2.3\nsubnet=255.255.0.0\nrouter=10.1.0.1\n\
+             dns=10.1.0.53 10.1.0.54\nsiaddr=10.1.0.2\nserverid=10.1.0.3\n\
+             sname=boot-server\nboot_file=s390x/pxelinux.0\ntftp=tftp-host\n\
+             bootfile=s390x/pxelinux-2.0\npxeconffile=my.cfg\npxepathprefix=Other/\n\
+             reboottime=500\nignored=\n"
+        )
+    );
+    assert_eq!(run.file("run/pxe/lease.eth7.new"), None);
+    assert_eq!(
+        run.file("etc/resolv.conf").as_deref(),
+        Some("nameserver 10.1.0.53\nnameserver 10.1.0.54\n")
+    );
+}
+
+#[test]
+fn dhcp_event_names_options_by_name_first_and_leaves_out_control_bytes() {
+    // an option both by name and as hex: the name wins (udhcpc never sends
+    // both, but the lease must not depend on which one awk looks at first);
+    // DEL (0x7f) is a control byte, a byte above it is not
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    let run = dhcp_event(
+        &root,
+        "bound",
+        &[
+            ("interface", "eth0"),
+            ("ip", "10.0.2.15"),
+            ("pxeconffile", "by-name.cfg"),
+            ("opt209", "6865782e636667"),
+            ("reboottime", "30"),
+            ("opt211", "1e1e"),
+            ("sname", "a\u{7f}b"),
+            ("boot_file", "caf\u{e9}"),
+        ],
+    );
+    assert_eq!(run.status, Some(0));
+    let lease = run.file("run/pxe/lease.eth0").unwrap_or_default();
+    for want in [
+        "\npxeconffile=by-name.cfg\n",
+        "\nreboottime=30\n",
+        "\nsname=\n",
+        "\nboot_file=caf\u{e9}\n",
+        "\nignored=sname\n",
+    ] {
+        assert!(lease.contains(want), "{want:?} not in the lease:\n{lease}");
+    }
+}
+
+#[test]
+fn dhcp_event_renew_replaces_lease_and_name_servers() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    let first = dhcp_event(
+        &root,
+        "bound",
+        &[
+            ("interface", "eth0"),
+            ("ip", "10.0.2.15"),
+            ("dns", "1.1.1.1"),
+        ],
+    );
+    assert_eq!(first.status, Some(0));
+    let again = dhcp_event(
+        &root,
+        "renew",
+        &[
+            ("interface", "eth0"),
+            ("ip", "10.0.2.16"),
+            ("dns", "2.2.2.2"),
+        ],
+    );
+    assert_eq!(again.status, Some(0));
+    // no router: no route; no mask: /24; no broadcast: none
+    assert_eq!(
+        again.calls,
+        [
+            "ip addr flush dev eth0",
+            "ip addr add 10.0.2.16/24 dev eth0"
+        ]
+    );
+    assert_eq!(
+        again.file("etc/resolv.conf").as_deref(),
+        Some("nameserver 2.2.2.2\n")
+    );
+    let lease = again.file("run/pxe/lease.eth0").unwrap_or_default();
+    assert!(
+        lease.starts_with("interface=eth0\nip=10.0.2.16\n"),
+        "{lease}"
+    );
+}
+
+#[test]
+fn dhcp_event_deconfig_drops_the_address_and_the_lease() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    let bound = dhcp_event(
+        &root,
+        "bound",
+        &[("interface", "eth0"), ("ip", "10.0.2.15")],
+    );
+    assert!(bound.file("run/pxe/lease.eth0").is_some());
+    let run = dhcp_event(&root, "deconfig", &[("interface", "eth0")]);
+    assert_eq!(run.status, Some(0));
+    assert_eq!(run.calls, ["ip addr flush dev eth0", "ip link set eth0 up"]);
+    assert_eq!(run.file("run/pxe/lease.eth0"), None);
+}
+
+#[test]
+fn dhcp_event_leasefail_nak_and_unknown_events_change_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    for event in ["leasefail", "nak", "other"] {
+        let run = dhcp_event(&root, event, &[("interface", "eth0"), ("ip", "10.0.2.15")]);
+        assert_eq!(run.status, Some(0), "{event}");
+        assert!(run.calls.is_empty(), "{event}: {:?}", run.calls);
+        assert_eq!(run.file("run/pxe/lease.eth0"), None, "{event}");
+        assert_eq!(run.file("etc/resolv.conf"), None, "{event}");
+    }
+}
+
+#[test]
+fn dhcp_event_without_an_interface_fails_and_touches_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    for event in ["bound", "deconfig"] {
+        let run = dhcp_event(&root, event, &[("ip", "10.0.2.15"), ("dns", "1.1.1.1")]);
+        assert_eq!(run.status, Some(1), "{event}");
+        assert!(run.calls.is_empty(), "{event}: {:?}", run.calls);
+        assert!(!root.exists(), "{event}: wrote under the root");
+    }
+}
+
+/// A case whose TFTP tree has no config file at all.
+fn no_config_case(name: &str, cmdline: &str, dhcp: &[(&str, &str)]) -> support::Case {
+    let mut case = support::generated(name, Vec::new());
+    case.cmdline = Some(cmdline.to_string());
+    case.dhcp = dhcp
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    case
+}
+
+fn sleeps(run: &GuestRun) -> Vec<String> {
+    calls(run)
+        .into_iter()
+        .filter(|l| l.starts_with("sleep "))
+        .collect()
+}
+
+#[test]
+fn config_lookup_rounds_back_off_then_the_rescue_shell() {
+    let run = run_guest(&no_config_case(
+        "lookup_rounds",
+        "console=ttysclp0 pxe.retries=2",
+        &[],
+    ));
+    let m = markers(&run);
+    assert_in_order(
+        &m,
+        &[
+            "try boot/pxelinux.cfg/default ... not found",
+            "no config file found; retrying in 2s (round 1 of 2)",
+            "try boot/pxelinux.cfg/default ... not found",
+            "no config file found; retrying in 4s (round 2 of 2)",
+            "try boot/pxelinux.cfg/default ... not found",
+            "ERROR no config file found",
+            "RESCUE no config file found",
+        ],
+        "markers",
+    );
+    let rounds = m
+        .iter()
+        .filter(|l| *l == "try boot/pxelinux.cfg/default ... not found")
+        .count();
+    assert_eq!(rounds, 3, "{m:#?}");
+    assert_eq!(sleeps(&run), ["sleep 2", "sleep 4"], "{}", run.calls);
+    assert!(!m.iter().any(|l| l.starts_with("REBOOT")), "{m:#?}");
+}
+
+#[test]
+fn no_config_with_a_reboot_time_waits_it_then_reboots() {
+    let run = run_guest(&no_config_case(
+        "lookup_reboot",
+        "console=ttysclp0 pxe.retries=1",
+        &[("reboottime", "30")],
+    ));
+    let m = markers(&run);
+    assert_in_order(
+        &m,
+        &[
+            "no config file found; retrying in 2s (round 1 of 1)",
+            "ERROR no config file found",
+            "REBOOT in 30s",
+        ],
+        "markers",
+    );
+    assert!(!m.iter().any(|l| l.starts_with("RESCUE")), "{m:#?}");
+    assert_eq!(sleeps(&run), ["sleep 2", "sleep 30"], "{}", run.calls);
+    assert_eq!(
+        calls(&run).last().map(String::as_str),
+        Some("reboot -f"),
+        "{}",
+        run.calls
+    );
+}
+
+#[test]
+fn a_kexec_e_that_returns_is_an_error_and_the_rescue_shell() {
+    let run = run_guest(&one_label_case(
+        "kexec_e_returns",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_KEXEC_E_RETURNS", "1")],
+    ));
+    let m = markers(&run);
+    assert_in_order(
+        &m,
+        &[
+            "boot label=l kernel=boot/vmlinuz initrd=boot/initrd.img cmdline=",
+            "kexec -e",
+            "ERROR kexec -e returned",
+            "RESCUE kexec -e returned",
+        ],
+        "markers",
+    );
+    assert!(calls(&run).iter().any(|l| l == "kexec -e"), "{}", run.calls);
+}
+
+#[test]
+fn the_prompt_prints_boot_colon_and_ends_the_line_on_timeout() {
+    let mut case = support::generated(
+        "prompt_line",
+        vec![
+            (
+                "boot/pxelinux.cfg/default",
+                b"PROMPT 1\nTIMEOUT 10\nDEFAULT a\nLABEL a\nKERNEL ka\n".to_vec(),
+            ),
+            ("boot/ka", b"KA".to_vec()),
+        ],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=0".into());
+    let run = run_guest(&case);
+    assert!(
+        run.console
+            .contains("S390-PXELINUX: prompt wait 1.0s\nboot: \nS390-PXELINUX: "),
+        "{}",
+        run.console
+    );
+}
+
+#[test]
+fn dhcp_event_leaves_out_hex_options_that_are_not_two_digits_per_byte() {
+    // udhcpc writes two hex digits per byte; an odd count or a non-hex
+    // digit is no value at all (as in support.rs's request), while a
+    // well-formed value with a control byte is left out and named
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("root");
+    let run = dhcp_event(
+        &root,
+        "bound",
+        &[
+            ("interface", "eth0"),
+            ("ip", "10.0.2.15"),
+            ("opt209", "6d792e63666"),
+            ("opt210", "300a"),
+            ("opt211", "zz"),
+        ],
+    );
+    assert_eq!(run.status, Some(0));
+    let lease = run.file("run/pxe/lease.eth0").unwrap_or_default();
+    assert!(
+        lease.ends_with("\npxeconffile=\npxepathprefix=\nreboottime=\nignored=opt210\n"),
+        "{lease}"
+    );
+}
+
+#[test]
+fn inits_dhcp_round_count_does_not_leak_into_boots_config_rounds() {
+    // `round=7` on the kernel command line reaches init's environment, so
+    // init's DHCP round counter is exported to boot (here 1: the first DHCP
+    // round fails); boot counts its config rounds from 0 all the same
+    let run = run_guest(&no_config_case_with_env(
+        "round_leak",
+        "console=ttysclp0 pxe.retries=1",
+        &[("round", "7"), ("STUB_DHCP_FAIL", "1")],
+    ));
+    let m = markers(&run);
+    assert_in_order(
+        &m,
+        &[
+            "no DHCP lease on eth0",
+            "retrying DHCP in 2s (round 1 of 1)",
+            "try boot/pxelinux.cfg/default ... not found",
+            "no config file found; retrying in 2s (round 1 of 1)",
+            "try boot/pxelinux.cfg/default ... not found",
+            "ERROR no config file found",
+            "RESCUE no config file found",
+        ],
+        "markers",
+    );
+}
+
+fn no_config_case_with_env(name: &str, cmdline: &str, env: &[(&str, &str)]) -> support::Case {
+    let mut case = no_config_case(name, cmdline, &[]);
+    case.stub_env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    case
+}
