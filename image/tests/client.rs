@@ -522,6 +522,10 @@ fn common_sh_tests() -> Vec<(&'static str, fn())> {
             "a_tsize_with_a_zero_digit_is_read_whole",
             a_tsize_with_a_zero_digit_is_read_whole,
         ),
+        (
+            "ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel",
+            ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel,
+        ),
     ]
 }
 
@@ -817,4 +821,34 @@ fn a_tsize_with_a_zero_digit_is_read_whole() {
             );
         }
     }
+}
+
+fn ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel() {
+    // ext2 whose first bytes are not zero (a boot block): only the
+    // superblock magic at 1080 makes it an initrd
+    let mut ext2 = vec![0xaau8; 2048];
+    ext2[1080..1082].copy_from_slice(&[0x53, 0xef]);
+    let run = support::run_guest(&support::image_check_case(
+        "ext2_boot_block",
+        support::fake_s390_kernel(),
+        ext2,
+    ));
+    assert!(run.kexec_kernel.is_some(), "ext2 refused:\n{}", run.console);
+    // a kernel that would pass as an initrd is still no kernel
+    let run = support::run_guest(&support::image_check_case(
+        "gzip_kernel",
+        b"\x1f\x8b\x08\x00rest".to_vec(),
+        b"\x1f\x8b".to_vec(),
+    ));
+    assert!(run.kexec_kernel.is_none(), "kexec of a gzip file as kernel");
+    let m = support::markers(&run);
+    assert_eq!(
+        m.last().map(String::as_str),
+        Some(
+            "RESCUE kernel boot/vmlinuz is not an s390 Linux kernel image \
+             (no S390EP at 0x10008; starts with 1f8b080072657374)"
+        ),
+        "{}",
+        run.console
+    );
 }
