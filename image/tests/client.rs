@@ -65,7 +65,7 @@ fn main() {
             a_config_transfer_failure_is_not_retried_within_a_lookup_round,
         ),
     ];
-    trials.extend(tests.into_iter().map(|(name, f)| {
+    trials.extend(tests.into_iter().chain(common_sh_tests()).map(|(name, f)| {
         Trial::test(name, move || {
             f();
             Ok(())
@@ -481,5 +481,374 @@ fn a_config_transfer_failure_is_not_retried_within_a_lookup_round() {
     assert!(
         m.contains(&"try boot/pxelinux.cfg/default ... not found".to_string()),
         "{m:#?}"
+    );
+}
+
+// ---- common.sh (ci/mutate-guest): ports, block-size fallback, retries,
+// refusals and config probes, seen in the stubs' calls
+
+/// The common.sh transfer tests, run by `main` by name.
+fn common_sh_tests() -> Vec<(&'static str, fn())> {
+    vec![
+        (
+            "tftp_url_ports_are_those_syslinux_accepts",
+            tftp_url_ports_are_those_syslinux_accepts,
+        ),
+        (
+            "without_an_answer_to_options_tftp_falls_back_to_512_byte_blocks",
+            without_an_answer_to_options_tftp_falls_back_to_512_byte_blocks,
+        ),
+        (
+            "a_timeout_is_retried_and_blksize_512_is_asked_once_per_try",
+            a_timeout_is_retried_and_blksize_512_is_asked_once_per_try,
+        ),
+        (
+            "an_access_violation_is_not_found_and_not_retried",
+            an_access_violation_is_not_found_and_not_retried,
+        ),
+        (
+            "config_misses_cost_one_busybox_probe_each",
+            config_misses_cost_one_busybox_probe_each,
+        ),
+        (
+            "without_atftp_busybox_tftp_fetches_everything",
+            without_atftp_busybox_tftp_fetches_everything,
+        ),
+        (
+            "paths_over_255_bytes_go_to_busybox_tftp",
+            paths_over_255_bytes_go_to_busybox_tftp,
+        ),
+        (
+            "a_tsize_with_a_zero_digit_is_read_whole",
+            a_tsize_with_a_zero_digit_is_read_whole,
+        ),
+        (
+            "ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel",
+            ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel,
+        ),
+    ]
+}
+
+/// Stub calls that transfer `path` (either TFTP client).
+fn transfers_of<'a>(run: &'a support::GuestRun, path: &str) -> Vec<&'a str> {
+    let needle = format!(" -r {path} ");
+    run.calls
+        .lines()
+        .filter(|l| l.contains(&needle) && !l.starts_with("atftp-env "))
+        .collect()
+}
+
+/// Console lines that are not markers (shell complaints).
+fn console_noise(run: &support::GuestRun) -> Vec<&str> {
+    run.console
+        .lines()
+        .filter(|l| !l.contains(pxelinux_marker()) && !l.trim().is_empty())
+        .collect()
+}
+
+fn pxelinux_marker() -> &'static str {
+    "S390-PXELINUX: "
+}
+
+fn tftp_url_ports_are_those_syslinux_accepts() {
+    // INCLUDE fetches each URL: one atftp call per port form.
+    let ports = [
+        ("65535", "65535"),
+        ("65536", "69"),
+        ("0", "69"),
+        ("1", "1"),
+        ("10", "10"),
+        ("0000080", "80"),
+        ("12345", "12345"),
+        ("123456", "69"),
+        ("x1", "69"),
+        ("99999999999999999999", "69"),
+        ("", "69"),
+    ];
+    let mut cfg = String::new();
+    let mut files = Vec::new();
+    for (i, (port, _)) in ports.iter().enumerate() {
+        cfg.push_str(&format!("INCLUDE tftp://10.0.2.9:{port}/p/{i}.cfg\n"));
+        files.push((format!("p/{i}.cfg"), format!("SAY port {i}\n").into_bytes()));
+    }
+    cfg.push_str("DEFAULT a\nLABEL a\nKERNEL k\n");
+    files.push((CFG.to_string(), cfg.into_bytes()));
+    files.push(("boot/k".to_string(), b"K".to_vec()));
+    let mut case = generated(
+        "tftp_url_ports",
+        files.iter().map(|(p, c)| (p.as_str(), c.clone())).collect(),
+    );
+    case.expect.outcome = Some("boot".to_string());
+    let report = check(&case);
+    assert!(report.is_empty(), "{report}");
+    let run = support::run_guest(&case);
+    for (i, (port, want)) in ports.iter().enumerate() {
+        let calls = transfers_of(&run, &format!("p/{i}.cfg"));
+        let tail = format!(" -- 10.0.2.9 {want}");
+        assert!(
+            calls.len() == 1 && calls[0].ends_with(&tail),
+            "port {port:?}: not one transfer ending in {tail:?}:\n{}",
+            run.calls
+        );
+    }
+    assert_eq!(console_noise(&run), Vec::<&str>::new(), "{}", run.console);
+}
+
+fn without_an_answer_to_options_tftp_falls_back_to_512_byte_blocks() {
+    // atftp: the options go unanswered, the plain request works
+    let run = support::run_guest(&support::one_label_case(
+        "no_options_atftp",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_TFTP_NO_OPTIONS", "1")],
+    ));
+    let k = transfers_of(&run, "boot/vmlinuz");
+    assert!(
+        k.len() == 2
+            && k[0].starts_with("atftp --trace --option tsize 0 --option blksize 1468 ")
+            && k[1].starts_with("atftp --trace -g -l ")
+            && k[1].ends_with("/tmp/pxe/kernel -r boot/vmlinuz -- 10.0.2.2 69"),
+        "no fallback to a plain atftp request:\n{}",
+        run.calls
+    );
+    assert!(
+        run.calls
+            .lines()
+            .filter(|l| l.starts_with("atftp-env "))
+            .all(|l| l == "atftp-env LD_PRELOAD= _STDBUF_E=65536"),
+        "{}",
+        run.calls
+    );
+    let m = support::markers(&run);
+    assert!(
+        !m.iter().any(|l| l.starts_with("transfer of")),
+        "the fallback is part of one try: {m:#?}"
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+    // busybox tftp: -b, then without it
+    let run = support::run_guest(&support::one_label_case(
+        "no_options_busybox",
+        "console=ttysclp0 pxe.retries=0 pxe.tftp=busybox",
+        &[("STUB_TFTP_NO_OPTIONS", "1")],
+    ));
+    let k = transfers_of(&run, "boot/vmlinuz");
+    assert!(
+        k.len() == 2
+            && k[0].starts_with("tftp -g -l ")
+            && k[0].ends_with(" -r boot/vmlinuz -b 1468 -- 10.0.2.2 69")
+            && k[1].starts_with("tftp -g -l ")
+            && k[1].ends_with("/tmp/pxe/kernel -r boot/vmlinuz -- 10.0.2.2 69"),
+        "no fallback to a plain busybox request:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+fn a_timeout_is_retried_and_blksize_512_is_asked_once_per_try() {
+    for (knobs, per_try) in [("", 2), (" pxe.blksize=512", 1), (" pxe.blksize=513", 2)] {
+        for client in ["", " pxe.tftp=busybox"] {
+            let cmdline = format!("console=ttysclp0 pxe.retries=1{knobs}{client}");
+            let run = support::run_guest(&support::one_label_case(
+                "tftp_timeout",
+                &cmdline,
+                &[("STUB_TFTP_TIMEOUT", "boot/vmlinuz")],
+            ));
+            let k = transfers_of(&run, "boot/vmlinuz");
+            assert_eq!(k.len(), 2 * per_try, "{cmdline}:\n{}", run.calls);
+            let m = support::markers(&run);
+            let mut at = m.iter();
+            for e in [
+                "transfer of boot/vmlinuz failed; retry 1/1 in 2s",
+                "ERROR cannot fetch kernel boot/vmlinuz",
+            ] {
+                assert!(at.any(|l| l == e), "{cmdline}: {e:?} missing in {m:#?}");
+            }
+            assert!(
+                run.kexec_kernel.is_none(),
+                "{cmdline}: kexec without a kernel"
+            );
+        }
+    }
+}
+
+fn an_access_violation_is_not_found_and_not_retried() {
+    for client in ["", " pxe.tftp=busybox"] {
+        let cmdline = format!("console=ttysclp0 pxe.retries=2{client}");
+        let run = support::run_guest(&support::one_label_case(
+            "tftp_denied",
+            &cmdline,
+            &[("STUB_TFTP_DENY", "boot/vmlinuz")],
+        ));
+        let k = transfers_of(&run, "boot/vmlinuz");
+        assert_eq!(
+            k.len(),
+            1,
+            "{cmdline}: retried or fell back:\n{}",
+            run.calls
+        );
+        let m = support::markers(&run);
+        assert!(
+            !m.iter().any(|l| l.starts_with("transfer of")),
+            "{cmdline}: {m:#?}"
+        );
+        assert!(
+            m.contains(&"ERROR cannot fetch kernel boot/vmlinuz".to_string()),
+            "{cmdline}: {m:#?}"
+        );
+    }
+    // a denied config candidate is a miss of the probe: atftp never asks
+    let run = support::run_guest(&support::one_label_case(
+        "tftp_denied_config",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_TFTP_DENY", "boot/pxelinux.cfg/0A")],
+    ));
+    let c = transfers_of(&run, "boot/pxelinux.cfg/0A");
+    assert!(
+        c.len() == 1 && c[0].starts_with("tftp -g "),
+        "{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+fn config_misses_cost_one_busybox_probe_each() {
+    // `_rc=0` from the kernel command line must not make a miss a hit
+    let mut case =
+        support::one_label_case("probes", "console=ttysclp0 pxe.retries=0", &[("_rc", "0")]);
+    case.dhcp
+        .insert("pxeconffile".into(), "10.0.2.7::boot/host.cfg".into());
+    case.raw_files.insert(
+        "boot/host.cfg".into(),
+        b"DEFAULT l\nLABEL l\nKERNEL vmlinuz\n".to_vec(),
+    );
+    let run = support::run_guest(&case);
+    let c = transfers_of(&run, "boot/host.cfg");
+    assert!(
+        c.len() == 2
+            && c[0].starts_with("tftp -g -l ")
+            && c[0].ends_with(" -r boot/host.cfg -b 1468 -- 10.0.2.7 69")
+            && c[1].starts_with("atftp --trace ")
+            && c[1].ends_with(" -r boot/host.cfg -- 10.0.2.7 69"),
+        "option 209 on its own server: not probed there, then fetched:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+    // misses: one busybox probe each on the boot server, no atftp
+    let run = support::run_guest(&support::one_label_case(
+        "probe_misses",
+        "console=ttysclp0 pxe.retries=0",
+        &[("_rc", "0")],
+    ));
+    for name in ["01-52-54-00-12-34-56", "0A00020F", "0A", "0"] {
+        let c = transfers_of(&run, &format!("boot/pxelinux.cfg/{name}"));
+        assert!(
+            c.len() == 1
+                && c[0].starts_with("tftp -g -l ")
+                && c[0].ends_with(&format!(
+                    " -r boot/pxelinux.cfg/{name} -b 1468 -- 10.0.2.2 69"
+                )),
+            "{name}: not one busybox probe:\n{}",
+            run.calls
+        );
+    }
+    // pxe.tftp=busybox: no probe, one transfer per candidate
+    let run = support::run_guest(&support::one_label_case(
+        "no_probe_with_busybox",
+        "console=ttysclp0 pxe.retries=0 pxe.tftp=busybox",
+        &[],
+    ));
+    for name in ["01-52-54-00-12-34-56", "0A", "default"] {
+        let c = transfers_of(&run, &format!("boot/pxelinux.cfg/{name}"));
+        assert_eq!(c.len(), 1, "{name}:\n{}", run.calls);
+    }
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+fn without_atftp_busybox_tftp_fetches_everything() {
+    let mut case = support::one_label_case("no_atftp", "console=ttysclp0 pxe.retries=0", &[]);
+    case.stubs_removed = vec!["atftp".to_string()];
+    let run = support::run_guest(&case);
+    assert!(!run.calls.contains("atftp"), "{}", run.calls);
+    let k = transfers_of(&run, "boot/vmlinuz");
+    assert!(
+        k.len() == 1 && k[0].ends_with(" -r boot/vmlinuz -b 1468 -- 10.0.2.2 69"),
+        "{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+fn paths_over_255_bytes_go_to_busybox_tftp() {
+    // atftp keeps 255 bytes of a file name: 255 is atftp's, 256 busybox's
+    for (len, client) in [(255, "atftp "), (256, "tftp ")] {
+        let kernel = format!("boot/{}", "k".repeat(len - 5));
+        let mut case = support::one_label_case("long_path", "console=ttysclp0 pxe.retries=0", &[]);
+        case.raw_files.insert(
+            CFG.into(),
+            format!("DEFAULT l\nLABEL l\nKERNEL ::{kernel}\n").into_bytes(),
+        );
+        case.raw_files.insert(kernel.clone(), b"LONG".to_vec());
+        let run = support::run_guest(&case);
+        let k = transfers_of(&run, &kernel);
+        assert!(
+            k.len() == 1 && k[0].starts_with(client),
+            "{len} bytes: not one {client:?} call:\n{}",
+            run.calls
+        );
+        assert_eq!(run.kexec_kernel.as_deref(), Some(&b"LONG"[..]), "{len}");
+    }
+}
+
+fn a_tsize_with_a_zero_digit_is_read_whole() {
+    // atftp's OACK announces 10 (and 11 for the lie): all digits count
+    for (lie, boots) in [("", true), ("boot/vmlinuz", false)] {
+        let mut case = support::one_label_case(
+            "tsize_ten",
+            "console=ttysclp0 pxe.retries=0",
+            &[("STUB_TSIZE_LIE", lie)],
+        );
+        case.raw_files
+            .insert("boot/vmlinuz".into(), b"0123456789".to_vec());
+        let run = support::run_guest(&case);
+        assert_eq!(run.kexec_kernel.is_some(), boots, "{}", run.console);
+        if !boots {
+            assert!(
+                support::markers(&run).contains(
+                    &"size mismatch for boot/vmlinuz: server announced 11 bytes, received 10"
+                        .to_string()
+                ),
+                "{}",
+                run.console
+            );
+        }
+    }
+}
+
+fn ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel() {
+    // ext2 whose first bytes are not zero (a boot block): only the
+    // superblock magic at 1080 makes it an initrd
+    let mut ext2 = vec![0xaau8; 2048];
+    ext2[1080..1082].copy_from_slice(&[0x53, 0xef]);
+    let run = support::run_guest(&support::image_check_case(
+        "ext2_boot_block",
+        support::fake_s390_kernel(),
+        ext2,
+    ));
+    assert!(run.kexec_kernel.is_some(), "ext2 refused:\n{}", run.console);
+    // a kernel that would pass as an initrd is still no kernel
+    let run = support::run_guest(&support::image_check_case(
+        "gzip_kernel",
+        b"\x1f\x8b\x08\x00rest".to_vec(),
+        b"\x1f\x8b".to_vec(),
+    ));
+    assert!(run.kexec_kernel.is_none(), "kexec of a gzip file as kernel");
+    let m = support::markers(&run);
+    assert_eq!(
+        m.last().map(String::as_str),
+        Some(
+            "RESCUE kernel boot/vmlinuz is not an s390 Linux kernel image \
+             (no S390EP at 0x10008; starts with 1f8b080072657374)"
+        ),
+        "{}",
+        run.console
     );
 }

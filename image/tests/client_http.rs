@@ -259,3 +259,163 @@ fn ftp_data_shorter_than_size_is_a_mismatch_and_retried() {
     );
     assert_eq!(run.kexec_kernel.as_deref(), Some(&b"TFTPK"[..]));
 }
+
+// ---- common.sh (ci/mutate-guest): statuses, retry counts, size headers
+// with a zero digit, and the watchdog's lifetime
+
+/// Markers equal to `m`.
+fn count(m: &[String], text: &str) -> usize {
+    m.iter().filter(|l| *l == text).count()
+}
+
+#[test]
+fn request_timeouts_and_rate_limits_are_retried_and_http_1_0_is_understood() {
+    for status in ["408", "429"] {
+        let fault = format!("web/vmlinuz {status} 1");
+        let run = support::run_guest(&http_case(
+            "http_retry_status",
+            "console=ttysclp0 pxe.retries=1",
+            &[("STUB_WGET_STATUS", &fault)],
+        ));
+        in_order(
+            &support::markers(&run),
+            &[
+                "transfer of http://10.0.2.2/web/vmlinuz failed; retry 1/1 in 2s",
+                "fetch http://10.0.2.2/web/vmlinuz 6 bytes",
+            ],
+        );
+        assert_eq!(kernel_requests(&run), 2, "{status}: {}", run.calls);
+        assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+    }
+    // An HTTP/1.0 server's 404 is as final as HTTP/1.1's.
+    let run = support::run_guest(&http_case(
+        "http_1_0_404",
+        "console=ttysclp0 pxe.retries=2",
+        &[
+            ("STUB_WGET_STATUS", "web/vmlinuz 404"),
+            ("STUB_WGET_PROTOCOL", "HTTP/1.0"),
+        ],
+    ));
+    assert_eq!(kernel_requests(&run), 1, "{}", run.calls);
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"TFTPK"[..]));
+}
+
+#[test]
+fn a_size_mismatch_is_reported_once_per_try_also_for_sizes_with_a_zero() {
+    for scheme in ["http", "ftp"] {
+        let mut case = url_case(
+            scheme,
+            "size_ten",
+            "console=ttysclp0 pxe.retries=1",
+            &[("STUB_WGET_CUT", "web/vmlinuz 3 1")],
+        );
+        case.raw_files
+            .insert("web/vmlinuz".into(), b"0123456789".to_vec());
+        let run = support::run_guest(&case);
+        let m = support::markers(&run);
+        let mismatch = format!(
+            "size mismatch for {scheme}://10.0.2.2/web/vmlinuz: server announced 10 bytes, received 3"
+        );
+        assert_eq!(count(&m, &mismatch), 1, "{m:#?}");
+        in_order(
+            &m,
+            &[
+                &mismatch,
+                &format!("transfer of {scheme}://10.0.2.2/web/vmlinuz failed; retry 1/1 in 2s"),
+                &format!("fetch {scheme}://10.0.2.2/web/vmlinuz 10 bytes"),
+            ],
+        );
+        assert_eq!(run.kexec_kernel.as_deref(), Some(&b"0123456789"[..]));
+    }
+}
+
+#[test]
+fn every_fetch_has_its_own_retries() {
+    // The first fetch of the path uses up its try and its retry; the ONERROR
+    // label's fetch of the same path fails once more and still has a retry.
+    let config = "DEFAULT a\nONERROR b\nLABEL a\nKERNEL http://10.0.2.2/web/vmlinuz\n\
+                  LABEL b\nKERNEL http://10.0.2.2/web/vmlinuz\nAPPEND second\n";
+    let mut case = support::generated(
+        "own_retries",
+        vec![
+            ("boot/pxelinux.cfg/default", config.as_bytes().to_vec()),
+            ("web/vmlinuz", b"KERNEL".to_vec()),
+        ],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=1".to_string());
+    case.stub_env
+        .insert("STUB_WGET_STATUS".into(), "web/vmlinuz 500 3".into());
+    let run = support::run_guest(&case);
+    let m = support::markers(&run);
+    assert_eq!(
+        count(
+            &m,
+            "transfer of http://10.0.2.2/web/vmlinuz failed; retry 1/1 in 2s"
+        ),
+        2,
+        "{m:#?}"
+    );
+    assert_eq!(kernel_requests(&run), 4, "{}", run.calls);
+    let sleeps: Vec<&str> = run
+        .calls
+        .lines()
+        .filter(|l| l.starts_with("sleep "))
+        .collect();
+    assert_eq!(sleeps, ["sleep 2", "sleep 2"], "{}", run.calls);
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+    assert!(
+        m.iter()
+            .any(|l| l.starts_with("boot label=b ") && l.ends_with(" cmdline=second")),
+        "{m:#?}"
+    );
+}
+
+/// Seconds the stalled stub wget lived (its "wget-stall start|end" lines).
+fn stall_seconds(run: &support::GuestRun) -> Option<f64> {
+    let at = |what: &str| -> Option<f64> {
+        run.calls
+            .lines()
+            .find_map(|l| l.strip_prefix(what))
+            .and_then(|t| t.trim().parse().ok())
+    };
+    Some(at("wget-stall end ")? - at("wget-stall start ")?)
+}
+
+#[test]
+fn the_watchdog_of_a_finished_download_is_gone_and_a_stall_waits_pxe_timeout() {
+    // The kernel arrives; the initrd stalls. Only the initrd's watchdog
+    // gives up, and only after pxe.timeout seconds without a byte: its
+    // first tick sees the file appear, so 2 idle seconds take 3 ticks.
+    // `_last` and `_idle` from the kernel command line change nothing.
+    let run = support::run_guest(&http_case(
+        "http_stall_initrd",
+        "console=ttysclp0 pxe.retries=0 pxe.timeout=2",
+        &[
+            ("STUB_WGET_STALL", "web/initrd.img"),
+            ("_last", "0"),
+            ("_idle", "5"),
+        ],
+    ));
+    let m = support::markers(&run);
+    in_order(
+        &m,
+        &[
+            "fetch http://10.0.2.2/web/vmlinuz 6 bytes",
+            "no data from http://10.0.2.2/web/initrd.img for 2s; giving up this try",
+            "ERROR cannot fetch initrd http://10.0.2.2/web/initrd.img",
+        ],
+    );
+    assert!(
+        !m.iter()
+            .any(|l| l.starts_with("no data from http://10.0.2.2/web/vmlinuz")),
+        "the kernel's watchdog outlived its download: {m:#?}"
+    );
+    let secs = stall_seconds(&run);
+    // 3 ticks of `sleep 1` from the watchdog's start; the stub starts a
+    // little after it
+    assert!(
+        secs.is_some_and(|s| s >= 2.5),
+        "gave up after {secs:?} s:\n{}",
+        run.calls
+    );
+}

@@ -683,3 +683,299 @@ fn no_config_case_with_env(name: &str, cmdline: &str, env: &[(&str, &str)]) -> s
         .collect();
     case
 }
+
+
+// ---- common.sh (ci/mutate-guest): knobs, kernel words, the rescue shell
+
+/// The transfers of `boot/vmlinuz` (atftp or busybox tftp calls).
+fn kernel_calls(run: &GuestRun) -> Vec<String> {
+    calls(run)
+        .into_iter()
+        .filter(|l| l.contains(" -r boot/vmlinuz "))
+        .collect()
+}
+
+/// Console lines that are not `S390-PXELINUX:` markers (shell complaints).
+fn noise(run: &GuestRun) -> Vec<String> {
+    run.console
+        .lines()
+        .filter(|l| !l.contains("S390-PXELINUX: ") && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn knob_defaults_hold_without_pxe_words_and_for_invalid_values() {
+    // The kernel's announced tsize is a lie on every try: the retries show
+    // pxe.retries, the atftp options blksize and window.
+    for cmdline in [
+        "console=ttysclp0",
+        "console=ttysclp0 pxe.retries=x pxe.timeout=1s pxe.blksize= pxe.window=-3",
+    ] {
+        let run = run_guest(&one_label_case(
+            "knob_defaults",
+            cmdline,
+            &[("STUB_TSIZE_LIE", "boot/vmlinuz")],
+        ));
+        let c = calls(&run);
+        assert!(
+            c.iter()
+                .any(|l| l.starts_with("udhcpc -i eth0 ") && l.contains(" -t 10 -T 1 ")),
+            "{cmdline}: udhcpc not asked for 10 s:\n{}",
+            run.calls
+        );
+        let k = kernel_calls(&run);
+        assert!(
+            k.len() == 4
+                && k.iter().all(|l| l.starts_with(
+                    "atftp --trace --option tsize 0 --option blksize 1468 --option windowsize 8 "
+                )),
+            "{cmdline}: not 1 + 3 kernel tries with the default options:\n{}",
+            run.calls
+        );
+        assert_in_order(
+            &markers(&run),
+            &[
+                "transfer of boot/vmlinuz failed; retry 1/3 in 2s",
+                "transfer of boot/vmlinuz failed; retry 2/3 in 4s",
+                "transfer of boot/vmlinuz failed; retry 3/3 in 8s",
+                "ERROR cannot fetch kernel boot/vmlinuz",
+            ],
+            cmdline,
+        );
+        let sleeps: Vec<String> = calls(&run)
+            .into_iter()
+            .filter(|l| l.starts_with("sleep "))
+            .collect();
+        assert_eq!(sleeps, ["sleep 2", "sleep 4", "sleep 8"], "{}", run.calls);
+        assert!(run.kexec_kernel.is_none(), "kexec of a short kernel");
+    }
+}
+
+#[test]
+fn a_zero_window_asks_for_one_block_per_window() {
+    let run = run_guest(&one_label_case(
+        "window_zero",
+        "console=ttysclp0 pxe.retries=0 pxe.window=0",
+        &[],
+    ));
+    let k = kernel_calls(&run);
+    assert!(
+        k.len() == 1 && k[0].contains(" --option windowsize 1 -g "),
+        "{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+}
+
+#[test]
+fn pxe_debug_turns_on_the_debug_lines() {
+    for (cmdline, on) in [
+        ("console=ttysclp0 pxe.retries=0 pxe.debug=1", true),
+        ("console=ttysclp0 pxe.retries=0 pxe.debug", true),
+        ("console=ttysclp0 pxe.retries=0 pxe.debug=0", false),
+        ("console=ttysclp0 pxe.retries=0", false),
+    ] {
+        let run = run_guest(&one_label_case("debug", cmdline, &[]));
+        let m = markers(&run);
+        let knobs = "debug: knobs iface= retries=0 timeout=10 blksize=1468";
+        assert_eq!(
+            m.iter().any(|l| l == knobs),
+            on,
+            "{cmdline}: {knobs:?} printed: {m:#?}"
+        );
+        assert_eq!(
+            m.iter().any(|l| l.starts_with("debug: ")),
+            on,
+            "{cmdline}: {m:#?}"
+        );
+        assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+    }
+}
+
+#[test]
+fn retry_waits_double_up_to_sixty_seconds() {
+    let mut case = support::generated("backoff", Vec::new());
+    case.cmdline = Some("console=ttysclp0 pxe.retries=7".to_string());
+    let run = run_guest(&case);
+    let waits = [2, 4, 8, 16, 32, 60, 60];
+    let want: Vec<String> = waits
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            format!(
+                "no config file found; retrying in {w}s (round {} of 7)",
+                i + 1
+            )
+        })
+        .collect();
+    let m = markers(&run);
+    let got: Vec<&String> = m
+        .iter()
+        .filter(|l| l.starts_with("no config file found; retrying"))
+        .collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>(), "{m:#?}");
+    let sleeps: Vec<String> = calls(&run)
+        .into_iter()
+        .filter(|l| l.starts_with("sleep "))
+        .collect();
+    let want: Vec<String> = waits.iter().map(|w| format!("sleep {w}")).collect();
+    assert_eq!(sleeps, want, "{}", run.calls);
+    assert_eq!(
+        m.last().map(String::as_str),
+        Some("RESCUE no config file found")
+    );
+}
+
+#[test]
+fn without_proc_cmdline_the_defaults_hold_quietly() {
+    let mut case = one_label_case("no_cmdline", "", &[]);
+    case.root_removed = vec!["proc/cmdline".to_string()];
+    let run = run_guest(&case);
+    let k = kernel_calls(&run);
+    assert!(
+        k.len() == 1
+            && k[0].starts_with(
+                "atftp --trace --option tsize 0 --option blksize 1468 --option windowsize 8 "
+            ),
+        "{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+    assert_eq!(noise(&run), Vec::<String>::new(), "{}", run.console);
+}
+
+#[test]
+fn kernel_words_named_like_the_clients_variables_change_nothing() {
+    // Linux hands unknown `name=value` words to init as environment
+    // variables: the client's own settings must not start from them (an
+    // empty PXE_SH is the default shell, as an unset one).
+    let leak = tempfile::tempdir().expect("tempdir");
+    let run_dir = leak.path().join("run");
+    let run_dir_text = run_dir.to_string_lossy().into_owned();
+    let run = run_guest(&one_label_case(
+        "env_words",
+        "console=ttysclp0 pxe.retries=0",
+        &[
+            ("PXE_SH", ""),
+            ("PXE_RUN", &run_dir_text),
+            ("PXE_STDBUF", "/nonexistent/libstdbuf.so"),
+            ("PXE_IFACE", "eth9"),
+            ("PXE_TFTP", "busybox"),
+        ],
+    ));
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+    assert!(
+        !run_dir.exists(),
+        "the lease went to PXE_RUN from the environment"
+    );
+    let env: Vec<&str> = run
+        .calls
+        .lines()
+        .filter(|l| l.starts_with("atftp-env "))
+        .collect();
+    assert!(
+        !env.is_empty()
+            && env
+                .iter()
+                .all(|l| *l == "atftp-env LD_PRELOAD= _STDBUF_E=65536"),
+        "{}",
+        run.calls
+    );
+    // a boot file without a directory: the prefix is empty, not PREFIX
+    let mut case = support::generated(
+        "env_prefix",
+        vec![
+            (
+                "pxelinux.cfg/default",
+                b"DEFAULT l\nLABEL l\nKERNEL k\n".to_vec(),
+            ),
+            ("k", b"K".to_vec()),
+        ],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=0".to_string());
+    case.dhcp.insert("boot_file".into(), "pxelinux.0".into());
+    case.stub_env.insert("PREFIX".into(), "evil/".into());
+    let run = run_guest(&case);
+    assert_eq!(
+        run.kexec_kernel.as_deref(),
+        Some(&b"K"[..]),
+        "{}",
+        run.console
+    );
+}
+
+#[test]
+fn as_pid_1_the_rescue_shell_is_started_again_when_it_exits() {
+    // PID 1 must never exit (the kernel would panic): pxe_rescue restarts
+    // the shell forever. A PID namespace (unshare, as root) makes the shell
+    // PID 1; the setsid stub returns twice, then holds until killed.
+    let t = tempfile::tempdir().expect("tempdir");
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let setsid = bin.join("setsid");
+    std::fs::write(
+        &setsid,
+        "#!/bin/sh\necho \"setsid $*\" >>\"$STUB_OUT/calls\"\n\
+         [ \"$(wc -l <\"$STUB_OUT/calls\")\" -ge 3 ] && exec sleep 600\nexit 0\n",
+    )
+    .expect("write");
+    let mut perm = std::fs::metadata(&setsid).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&setsid, perm).expect("chmod");
+    let console = t.path().join("console");
+    let out = std::fs::File::create(&console).expect("console");
+    let guest = support::guest_dir();
+    let mut child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "busybox", "sh", "-c"])
+        .arg(". \"$0/common.sh\"; pxe_rescue 'no luck'")
+        .arg(&guest)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PXE_BIN", format!("{}/", bin.display()))
+        .env("PXE_ROOT", t.path())
+        .env("STUB_OUT", t.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out)
+        .spawn()
+        .expect("unshare (util-linux) is needed for this test");
+    let calls_file = t.path().join("calls");
+    let start = std::time::Instant::now();
+    let mut exited = None;
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        let n = std::fs::read_to_string(&calls_file)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if n >= 3 {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&console).unwrap_or_default();
+    let calls = std::fs::read_to_string(&calls_file).unwrap_or_default();
+    assert!(
+        exited.is_none(),
+        "the rescue shell's PID 1 ended ({exited:?}):\n{text}\n{calls}"
+    );
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["setsid cttyhack sh"; 3],
+        "console:\n{text}"
+    );
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "S390-PXELINUX: RESCUE no luck",
+            "S390-PXELINUX: rescue shell exited; starting a new one",
+            "S390-PXELINUX: rescue shell exited; starting a new one",
+        ]
+    );
+}

@@ -82,9 +82,14 @@ pub struct Case {
     #[serde(skip)]
     pub root_files: BTreeMap<String, Vec<u8>>,
     /// Paths removed from the default fake root (generated cases only),
-    /// e.g. `sys/class/net/eth0` for a machine without a NIC.
+    /// e.g. `sys/class/net/eth0` for a machine without a NIC, or
+    /// `proc/cmdline`.
     #[serde(skip)]
     pub root_removed: Vec<String>,
+    /// Stubs left out of the machine (generated cases only), e.g. `atftp`
+    /// for an image without it.
+    #[serde(skip)]
+    pub stubs_removed: Vec<String>,
     /// The corpus file the case came from (empty for generated cases).
     #[serde(skip)]
     pub source: PathBuf,
@@ -149,6 +154,7 @@ pub fn generated(name: &str, files: Vec<(&str, Vec<u8>)>) -> Case {
         raw_files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         root_files: BTreeMap::new(),
         root_removed: Vec::new(),
+        stubs_removed: Vec::new(),
         source: PathBuf::new(),
     }
 }
@@ -361,12 +367,24 @@ pub fn run_guest(case: &Case) -> GuestRun {
         write(&root.join(p), c);
     }
     for p in &case.root_removed {
-        std::fs::remove_dir_all(root.join(p)).expect("remove a default root path");
+        let p = root.join(p);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).expect("remove a default root path");
+        } else {
+            std::fs::remove_file(&p).expect("remove a default root file");
+        }
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/client/stubs");
     std::fs::create_dir_all(&stubs).expect("mkdir");
     for e in std::fs::read_dir(&src).expect("stubs") {
         let e = e.expect("entry");
+        if case
+            .stubs_removed
+            .iter()
+            .any(|s| e.file_name() == s.as_str())
+        {
+            continue;
+        }
         let dst = stubs.join(e.file_name());
         let ft = e.file_type().expect("type");
         if ft.is_symlink() {
