@@ -490,9 +490,11 @@ fn a_config_transfer_failure_is_not_retried_within_a_lookup_round() {
 
 fn parser_warnings_under_pxe_debug_are_the_models() {
     // The guest prints config.awk's warnings only under pxe.debug; they must
-    // be the model's (config::normalize), file name and line number included.
+    // be the model's (config::normalize), file name and line number included:
+    // none for a comment, an empty line or a CR-only (DOS) line; one for a
+    // vertical tab, a control byte like any other.
     let cfg = format!(
-        "LABEL a\nKERNEL k\nFROB x\nAPPEND a\x02b\nSAY {}\n  MENU COLOR x\nAPPEND ok\n",
+        "# comment\n\n\r\nLABEL a\nKERNEL k\nFROB x\nAPPEND a\x02b\nSAY a\x0bb\nSAY {}\n  MENU COLOR x\nAPPEND ok\n",
         "z".repeat(4093)
     );
     let mut case = generated(
@@ -511,9 +513,10 @@ fn parser_warnings_under_pxe_debug_are_the_models() {
     assert_eq!(
         want,
         [
-            format!("{CFG}:3: ignoring unknown keyword frob"),
-            format!("{CFG}:4: ignoring line with control bytes"),
-            format!("{CFG}:5: ignoring line longer than 4096 bytes"),
+            format!("{CFG}:6: ignoring unknown keyword frob"),
+            format!("{CFG}:7: ignoring line with control bytes"),
+            format!("{CFG}:8: ignoring line with control bytes"),
+            format!("{CFG}:9: ignoring line longer than 4096 bytes"),
         ],
         "the model's warnings"
     );
