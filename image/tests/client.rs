@@ -31,7 +31,7 @@ fn main() {
             .into_iter()
             .map(|c| case_trial("malformed", c)),
     );
-    let tests: [(&str, fn()); 8] = [
+    let tests: [(&str, fn()); 9] = [
         (
             "transfers_use_atftp_with_tsize_blksize_and_windowsize",
             transfers_use_atftp_with_tsize_blksize_and_windowsize,
@@ -63,6 +63,10 @@ fn main() {
         (
             "a_config_transfer_failure_is_not_retried_within_a_lookup_round",
             a_config_transfer_failure_is_not_retried_within_a_lookup_round,
+        ),
+        (
+            "parser_warnings_under_pxe_debug_are_the_models",
+            parser_warnings_under_pxe_debug_are_the_models,
         ),
     ];
     trials.extend(tests.into_iter().chain(common_sh_tests()).map(|(name, f)| {
@@ -851,4 +855,40 @@ fn ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel() {
         "{}",
         run.console
     );
+}
+
+fn parser_warnings_under_pxe_debug_are_the_models() {
+    // The guest prints config.awk's warnings only under pxe.debug; they must
+    // be the model's (config::normalize), file name and line number included:
+    // none for a comment, an empty line or a CR-only (DOS) line; one for a
+    // vertical tab, a control byte like any other.
+    let cfg = format!(
+        "# comment\n\n\r\nLABEL a\nKERNEL k\nFROB x\nAPPEND a\x02b\nSAY a\x0bb\nSAY {}\n  MENU COLOR x\nAPPEND ok\n",
+        "z".repeat(4093)
+    );
+    let mut case = generated(
+        "debug_warnings",
+        vec![(CFG, cfg.clone().into_bytes()), ("boot/k", b"K".to_vec())],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=0 pxe.debug".to_string());
+    let run = support::run_guest(&case);
+    let got: Vec<String> = support::markers(&run)
+        .iter()
+        .filter_map(|m| m.strip_prefix("debug: warning: "))
+        .map(str::to_string)
+        .collect();
+    let mut want = Vec::new();
+    s390_pxelinux::pxelinux::config::normalize(CFG, cfg.as_bytes(), &mut want);
+    assert_eq!(
+        want,
+        [
+            format!("{CFG}:6: ignoring unknown keyword frob"),
+            format!("{CFG}:7: ignoring line with control bytes"),
+            format!("{CFG}:8: ignoring line with control bytes"),
+            format!("{CFG}:9: ignoring line longer than 4096 bytes"),
+        ],
+        "the model's warnings"
+    );
+    assert_eq!(got, want, "console:\n{}", run.console);
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
 }

@@ -684,7 +684,6 @@ fn no_config_case_with_env(name: &str, cmdline: &str, env: &[(&str, &str)]) -> s
     case
 }
 
-
 // ---- common.sh (ci/mutate-guest): knobs, kernel words, the rescue shell
 
 /// The transfers of `boot/vmlinuz` (atftp or busybox tftp calls).
