@@ -400,8 +400,13 @@ _pxe_wget() {
 		;;
 	*)
 		_clw=Content-Length
-		_cl=$(sed -n 's/^ *[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]: *\([0-9][0-9]*\).*/\1/p' \
-			"$PXE_TMP/wget.err" | tail -n 1)
+		# the final answer's length: a redirect's own Content-Length is
+		# forgotten at the next status line (the final one may be chunked)
+		_cl=$(awk '/^ *HTTP\// { cl = "" }
+			tolower($0) ~ /^ *content-length: *[0-9]/ {
+				sub(/^[^:]*: */, ""); sub(/[^0-9].*$/, ""); cl = $0
+			}
+			END { print cl }' "$PXE_TMP/wget.err")
 		;;
 	esac
 	if [ "$_rc" = 0 ]; then

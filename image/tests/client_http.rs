@@ -79,6 +79,27 @@ fn kernel_and_initrd_over_http_with_headers_and_byte_counts() {
 }
 
 #[test]
+fn a_redirects_content_length_is_not_the_final_answers() {
+    // wget -S shows the 302 (with its own Content-Length) and then the
+    // final 200, chunked: the size check must not use the redirect's length
+    let run = support::run_guest(&http_case(
+        "http_redirect",
+        "console=ttysclp0 pxe.retries=1",
+        &[("STUB_WGET_REDIRECT", "web/vmlinuz 999")],
+    ));
+    let m = support::markers(&run);
+    in_order(
+        &m,
+        &[
+            "fetch http://10.0.2.2/web/vmlinuz 6 bytes",
+            "boot label=web kernel=http://10.0.2.2/web/vmlinuz initrd=http://10.0.2.2/web/initrd.img cmdline=",
+        ],
+    );
+    assert_eq!(kernel_requests(&run), 1, "{}", run.calls);
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+}
+
+#[test]
 fn not_found_is_not_retried_and_onerror_boots() {
     for status in ["404", "410", "403"] {
         let fault = format!("web/vmlinuz {status}");
