@@ -432,6 +432,9 @@ pub fn run_guest(case: &Case) -> GuestRun {
         cmd.env("PXE_CHECK_IMAGES", "0");
     }
     cmd.envs(&case.stub_env);
+    // its own process group, so that a guest stopped at the time limit
+    // takes its background jobs (watchdogs, stub servers) with it
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().expect("spawn busybox sh");
     let start = Instant::now();
     loop {
@@ -439,7 +442,9 @@ pub fn run_guest(case: &Case) -> GuestRun {
             break;
         }
         if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
+            let group = i32::try_from(child.id()).expect("pid");
+            // SAFETY: kill(2) with a negative pid signals that process group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
             let _ = child.wait();
             panic!(
                 "case {}: guest scripts still running after 120 s:\n{}",
