@@ -443,6 +443,7 @@ _pxe_watchdog() {
 		else
 			_idle=0 _last=$_now
 		fi
+		debug "watchdog: $RES_DISPLAY ${_now:-absent}, idle ${_idle}s"
 		if [ "$_idle" -ge "$PXE_TIMEOUT" ]; then
 			say "no data from $RES_DISPLAY for ${PXE_TIMEOUT}s; giving up this try"
 			kill "$1" 2>/dev/null

@@ -530,7 +530,41 @@ fn common_sh_tests() -> Vec<(&'static str, fn())> {
             "ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel",
             ext2_with_a_boot_block_is_an_initrd_and_a_gzip_kernel_is_not_a_kernel,
         ),
+        (
+            "a_failed_tftp_download_leaves_no_file",
+            a_failed_tftp_download_leaves_no_file,
+        ),
     ]
+}
+
+/// A TFTP download that fails leaves no file in the guest: atftp creates
+/// its local file before the first packet and keeps it when it gives up
+/// (its `tftp_receive_file` only closes it), so the guest removes it; the
+/// same after a tsize mismatch. No retry and no ONERROR: the run ends in
+/// the rescue shell with the download directory as the failure left it.
+fn a_failed_tftp_download_leaves_no_file() {
+    for (name, env) in [
+        ("left_after_timeout", ("STUB_TFTP_TIMEOUT", "boot/vmlinuz")),
+        ("left_after_tsize", ("STUB_TSIZE_LIE", "boot/vmlinuz")),
+    ] {
+        let run = support::run_guest(&support::one_label_case(
+            name,
+            "console=ttysclp0 pxe.retries=0",
+            &[env],
+        ));
+        let m = support::markers(&run);
+        assert!(
+            m.iter()
+                .any(|l| l == "ERROR cannot fetch kernel boot/vmlinuz"),
+            "{name}: {m:#?}"
+        );
+        assert!(run.kexec_kernel.is_none(), "{name}: kexec ran");
+        assert!(
+            !run.tmp_left.iter().any(|f| f == "kernel"),
+            "{name}: the failed download left its file: {:?}",
+            run.tmp_left
+        );
+    }
 }
 
 /// Stub calls that transfer `path` (either TFTP client).

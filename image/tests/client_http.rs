@@ -440,3 +440,161 @@ fn the_watchdog_of_a_finished_download_is_gone_and_a_stall_waits_pxe_timeout() {
         run.calls
     );
 }
+
+/// `pxe.debug` shows each watchdog tick: with pxe.timeout=2 a stalled
+/// download is given up at the tick that counts its second idle second,
+/// not a tick later (the ticks are counted, not timed, so load cannot
+/// change the result).
+#[test]
+fn the_watchdog_gives_up_at_the_tick_that_reaches_pxe_timeout() {
+    let run = support::run_guest(&http_case(
+        "http_stall_ticks",
+        "console=ttysclp0 pxe.retries=0 pxe.timeout=2 pxe.debug",
+        &[("STUB_WGET_STALL", "web/initrd.img")],
+    ));
+    let m = support::markers(&run);
+    let ticks: Vec<&str> = m
+        .iter()
+        .filter_map(|l| l.strip_prefix("debug: watchdog: http://10.0.2.2/web/initrd.img "))
+        .collect();
+    assert_eq!(
+        ticks,
+        ["0, idle 0s", "0, idle 1s", "0, idle 2s"],
+        "watchdog ticks of the stalled initrd: {m:#?}"
+    );
+    in_order(
+        &m,
+        &[
+            "debug: watchdog: http://10.0.2.2/web/initrd.img 0, idle 2s",
+            "no data from http://10.0.2.2/web/initrd.img for 2s; giving up this try",
+            "ERROR cannot fetch initrd http://10.0.2.2/web/initrd.img",
+        ],
+    );
+}
+
+/// A tree whose one label fetches its kernel and initrd over `scheme`,
+/// with no ONERROR: a failed fetch ends in the rescue shell, and the
+/// guest's download directory is as the failure left it.
+fn no_onerror_case(scheme: &str, name: &str, stub_env: &[(&str, &str)]) -> support::Case {
+    let config = format!(
+        "DEFAULT web\nLABEL web\nKERNEL {scheme}://10.0.2.2/web/vmlinuz\n\
+         INITRD {scheme}://10.0.2.2/web/initrd.img\n"
+    );
+    let mut c = support::generated(
+        name,
+        vec![
+            ("boot/pxelinux.cfg/default", config.into_bytes()),
+            ("web/vmlinuz", b"KERNEL".to_vec()),
+            ("web/initrd.img", b"INITRD".to_vec()),
+        ],
+    );
+    c.cmdline = Some("console=ttysclp0 pxe.retries=0".to_string());
+    c.stub_env = stub_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    c
+}
+
+/// A download that fails leaves no file in the guest (a partial kernel or
+/// initrd would sit in tmpfs, in RAM): a connection cut after 3 bytes, an
+/// FTP file longer than its SIZE reply (wget exits 0), and an earlier
+/// label's kernel when the ONERROR label's kernel is not found.
+#[test]
+fn a_failed_download_leaves_no_file() {
+    for (scheme, name, env) in [
+        ("http", "left_after_cut", ("STUB_WGET_CUT", "web/vmlinuz 3")),
+        (
+            "ftp",
+            "left_after_ftp_cut",
+            ("STUB_WGET_CUT", "web/vmlinuz 3"),
+        ),
+        (
+            "ftp",
+            "left_after_size",
+            ("STUB_WGET_SIZE", "web/vmlinuz 9"),
+        ),
+    ] {
+        let run = support::run_guest(&no_onerror_case(scheme, name, &[env]));
+        let m = support::markers(&run);
+        assert!(
+            m.iter()
+                .any(|l| l == &format!("ERROR cannot fetch kernel {scheme}://10.0.2.2/web/vmlinuz")),
+            "{name}: {m:#?}"
+        );
+        assert!(run.kexec_kernel.is_none(), "{name}: kexec ran");
+        assert!(
+            !run.tmp_left.iter().any(|f| f == "kernel"),
+            "{name}: the failed download left its file: {:?}",
+            run.tmp_left
+        );
+    }
+    // The first label's kernel arrives, its initrd is missing; ONERROR's
+    // kernel is not found (404: nothing written). The first kernel must
+    // not stay behind under the name the failed fetch was writing.
+    let mut case = support::generated(
+        "left_by_an_earlier_label",
+        vec![
+            (
+                "boot/pxelinux.cfg/default",
+                b"DEFAULT a\nONERROR b\nLABEL a\nKERNEL vmlinuz\nINITRD missing.img\n\
+                  LABEL b\nKERNEL http://10.0.2.2/web/missing\n"
+                    .to_vec(),
+            ),
+            ("boot/vmlinuz", b"KERNEL".to_vec()),
+        ],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=0".to_string());
+    let run = support::run_guest(&case);
+    in_order(
+        &support::markers(&run),
+        &[
+            "fetch boot/vmlinuz 6 bytes",
+            "ERROR cannot fetch initrd boot/missing.img",
+            "onerror b",
+            "ERROR cannot fetch kernel http://10.0.2.2/web/missing",
+        ],
+    );
+    assert!(
+        !run.tmp_left.iter().any(|f| f == "kernel"),
+        "an earlier label's kernel stayed behind: {:?}",
+        run.tmp_left
+    );
+}
+
+/// An FTP server whose SIZE reply differs from the data it sends (wget
+/// reads the data connection to its end and exits 0): a size mismatch,
+/// retried; a reply of 0 for a non-empty file is a mismatch too.
+#[test]
+fn an_ftp_size_reply_that_differs_from_the_data_is_a_mismatch_and_retried() {
+    let run = support::run_guest(&url_case(
+        "ftp",
+        "ftp_size_once",
+        "console=ttysclp0 pxe.retries=1",
+        &[("STUB_WGET_SIZE", "web/vmlinuz 9 1")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "size mismatch for ftp://10.0.2.2/web/vmlinuz: server announced 9 bytes, received 6",
+            "transfer of ftp://10.0.2.2/web/vmlinuz failed; retry 1/1 in 2s",
+            "fetch ftp://10.0.2.2/web/vmlinuz 6 bytes",
+        ],
+    );
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+    let run = support::run_guest(&url_case(
+        "ftp",
+        "ftp_size_zero",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_WGET_SIZE", "web/vmlinuz 0")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "size mismatch for ftp://10.0.2.2/web/vmlinuz: server announced 0 bytes, received 6",
+            "ERROR cannot fetch kernel ftp://10.0.2.2/web/vmlinuz",
+            "onerror local",
+        ],
+    );
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"TFTPK"[..]));
+}

@@ -210,6 +210,9 @@ pub struct GuestRun {
     pub kexec_kernel: Option<Vec<u8>>,
     pub kexec_initrd: Option<Vec<u8>>,
     pub calls: String,
+    /// The files left in the guest's download directory (`PXE_TMP`) when
+    /// it stopped, sorted: a failed download must not leave its file.
+    pub tmp_left: Vec<String>,
 }
 
 fn write(path: &Path, content: &[u8]) {
@@ -466,7 +469,24 @@ pub fn run_guest(case: &Case) -> GuestRun {
         kexec_kernel: std::fs::read(out.join("kexec.kernel")).ok(),
         kexec_initrd: std::fs::read(out.join("kexec.initrd")).ok(),
         calls: std::fs::read_to_string(out.join("calls")).unwrap_or_default(),
+        tmp_left: files_in(&root.join("tmp/pxe")),
     }
+}
+
+/// The names of the files in `dir` (not recursive), sorted; none when it
+/// does not exist.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// The model's request for a case (what `resolve` would be given).
