@@ -363,12 +363,14 @@ _pxe_check_tsize() {
 }
 # _pxe_check_size LOCAL WHAT ANNOUNCED: LOCAL has the ANNOUNCED bytes the
 # server's WHAT (tsize, Content-Length) gave, or none was announced; else
-# says so. One check for TFTP and HTTP.
+# says so. One check for TFTP and HTTP. The sizes are compared as numbers:
+# a length with leading zeros (0123, which wget reads as 123) is the same
+# size; one too large for the shell's arithmetic is a mismatch.
 _pxe_check_size() {
 	[ -n "$3" ] || return 0
 	_got=$(pxe_size "$1")
 	debug "$2 $3, received $_got"
-	[ "$3" = "$_got" ] && return 0
+	[ "$3" -eq "$_got" ] 2>/dev/null && return 0
 	say "size mismatch for $RES_DISPLAY: server announced $3 bytes, received $_got"
 	return 1
 }

@@ -598,3 +598,37 @@ fn an_ftp_size_reply_that_differs_from_the_data_is_a_mismatch_and_retried() {
     );
     assert_eq!(run.kexec_kernel.as_deref(), Some(&b"TFTPK"[..]));
 }
+
+/// A Content-Length with leading zeros is the same number (busybox wget
+/// reads `0000006` as 6): the files arrive and boot. Cut short, the
+/// mismatch is reported with the length as the server wrote it.
+#[test]
+fn a_content_length_with_leading_zeros_is_the_same_number() {
+    let run = support::run_guest(&http_case(
+        "http_zeros",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_WGET_ZEROS", "0000")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "fetch http://10.0.2.2/web/vmlinuz 6 bytes",
+            "fetch http://10.0.2.2/web/initrd.img 6 bytes",
+            "boot label=web kernel=http://10.0.2.2/web/vmlinuz initrd=http://10.0.2.2/web/initrd.img cmdline=",
+        ],
+    );
+    assert_eq!(run.kexec_kernel.as_deref(), Some(&b"KERNEL"[..]));
+    let run = support::run_guest(&http_case(
+        "http_zeros_cut",
+        "console=ttysclp0 pxe.retries=0",
+        &[("STUB_WGET_ZEROS", "0"), ("STUB_WGET_CUT", "web/vmlinuz 3")],
+    ));
+    in_order(
+        &support::markers(&run),
+        &[
+            "size mismatch for http://10.0.2.2/web/vmlinuz: server announced 06 bytes, received 3",
+            "ERROR cannot fetch kernel http://10.0.2.2/web/vmlinuz",
+            "onerror local",
+        ],
+    );
+}
