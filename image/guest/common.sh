@@ -376,14 +376,15 @@ _pxe_check_size() {
 }
 # _pxe_wget LOCAL: busybox wget of the URL RES_PATH, with -S so that the
 # server's headers (HTTP) or replies (FTP) land in wget.err. Returns 0 when
-# the file arrived whole (as many bytes as the last Content-Length, or the
-# FTP SIZE reply "213 N", announced, when the server sent one: chunked
-# answers and FTP servers without SIZE are not checked), 1 when the server says the
-# file is not there (HTTP 4xx but 408 and 429; FTP 550), 2 on anything else:
-# a 5xx, 408 or 429, a refused, cut or stalled connection, a size mismatch
-# (pxe_fetch retries those). A connection that delivers no byte for
-# pxe.timeout seconds is given up (_pxe_watchdog: this busybox's wget has
-# no -T).
+# wget completed the file, 1 when the server says the file is not there
+# (HTTP 4xx but 408 and 429; FTP 550), 2 on anything else: a 5xx, 408 or
+# 429, a refused, cut or stalled connection (pxe_fetch retries those).
+# wget itself reads at most the announced length (the final answer's
+# Content-Length, the FTP SIZE reply "213 N") and exits 1 when fewer bytes
+# arrive ("connection closed prematurely"), so a file it completes is
+# whole; the announced length is read here only to report a short one.
+# A connection that delivers no byte for pxe.timeout seconds is given up
+# (_pxe_watchdog: this busybox's wget has no -T).
 _pxe_wget() {
 	debug "wget -q -S -O $1 $RES_PATH"
 	"${PXE_BIN}wget" -q -S -O "$1" "$RES_PATH" 2>"$PXE_TMP/wget.err" &
@@ -394,6 +395,15 @@ _pxe_wget() {
 	_rc=$?
 	kill "$_wdog" 2>/dev/null
 	wait "$_wdog" 2>/dev/null
+	[ "$_rc" = 0 ] && return 0
+	debug "wget exit $_rc: $(tail -n 3 "$PXE_TMP/wget.err")"
+	_st=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' \
+		"$PXE_TMP/wget.err" | tail -n 1)
+	case $_st in
+	408 | 429) ;;
+	4??) return 1 ;;
+	esac
+	grep -q ' 550 ' "$PXE_TMP/wget.err" && return 1
 	case $RES_PATH in
 	ftp://*)
 		# -S shows the FTP replies: "213 N" answers wget's SIZE.
@@ -411,27 +421,9 @@ _pxe_wget() {
 			END { print cl }' "$PXE_TMP/wget.err")
 		;;
 	esac
-	if [ "$_rc" = 0 ]; then
-		_pxe_check_length "$1" && return 0
-		rm -f "$1"
-		return 2
-	fi
-	debug "wget exit $_rc: $(tail -n 3 "$PXE_TMP/wget.err")"
-	_st=$(sed -n 's/.*server returned error: HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' \
-		"$PXE_TMP/wget.err" | tail -n 1)
-	case $_st in
-	408 | 429) ;;
-	4??) return 1 ;;
-	esac
-	grep -q ' 550 ' "$PXE_TMP/wget.err" && return 1
-	[ -f "$1" ] && _pxe_check_length "$1"
+	[ -f "$1" ] && _pxe_check_size "$1" "$_clw" "$_cl"
 	rm -f "$1"
 	return 2
-}
-# _pxe_check_length LOCAL: LOCAL has the _cl bytes the server announced (or
-# none was announced); else says so.
-_pxe_check_length() {
-	_pxe_check_size "$1" "$_clw" "$_cl"
 }
 # _pxe_watchdog PID FILE: kills PID (the wget writing FILE) once FILE has
 # not grown for PXE_TIMEOUT seconds. It ticks with the real sleep, not
