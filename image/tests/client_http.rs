@@ -620,8 +620,8 @@ fn wget_reads_an_ftp_file_up_to_its_size_reply() {
 
 /// A Content-Length with leading zeros is the same number (busybox wget
 /// reads `0000006` as 6): the files arrive and boot. Cut short, the
-/// mismatch is reported with the length as the server wrote it, for an
-/// FTP SIZE reply too.
+/// mismatch is reported with the length as the server wrote it, for a
+/// `Content-Length` header in title case and an FTP SIZE reply too.
 #[test]
 fn a_content_length_with_leading_zeros_is_the_same_number() {
     let run = support::run_guest(&http_case(
@@ -650,6 +650,19 @@ fn a_content_length_with_leading_zeros_is_the_same_number() {
             "ERROR cannot fetch kernel http://10.0.2.2/web/vmlinuz",
             "onerror local",
         ],
+    );
+    // Header names are case-insensitive: a server's "Content-Length".
+    let run = support::run_guest(&http_case(
+        "http_title_case_cut",
+        "console=ttysclp0 pxe.retries=0",
+        &[
+            ("STUB_WGET_LENGTH_NAME", "Content-Length"),
+            ("STUB_WGET_CUT", "web/vmlinuz 3"),
+        ],
+    ));
+    in_order(
+        &support::markers(&run),
+        &["size mismatch for http://10.0.2.2/web/vmlinuz: server announced 6 bytes, received 3"],
     );
     let run = support::run_guest(&url_case(
         "ftp",
