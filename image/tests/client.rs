@@ -172,7 +172,8 @@ fn malformed_generated_configs() -> Vec<support::Case> {
     for (c, o) in cases.iter_mut().zip(outcomes) {
         c.expect.outcome = Some(o.to_string());
     }
-    cases[3].expect.cmdline = Some("console=ttysclp0 quiet panic=-1 picked=label-09999".to_string());
+    cases[3].expect.cmdline =
+        Some("console=ttysclp0 quiet panic=-1 picked=label-09999".to_string());
     cases[5].expect.cmdline = Some("short".to_string());
     cases[6].expect.includes = Some(
         (0..17)
