@@ -565,18 +565,7 @@ fn a_failed_tftp_download_leaves_no_file() {
             "console=ttysclp0 pxe.retries=0",
             &[env],
         ));
-        let m = support::markers(&run);
-        assert!(
-            m.iter()
-                .any(|l| l == "ERROR cannot fetch kernel boot/vmlinuz"),
-            "{name}: {m:#?}"
-        );
-        assert!(run.kexec_kernel.is_none(), "{name}: kexec ran");
-        assert!(
-            !run.tmp_left.iter().any(|f| f == "kernel"),
-            "{name}: the failed download left its file: {:?}",
-            run.tmp_left
-        );
+        support::assert_failed_kernel_fetch_left_nothing(&run, name, "boot/vmlinuz");
     }
 }
 

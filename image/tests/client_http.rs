@@ -538,18 +538,8 @@ fn a_failed_download_leaves_no_file() {
         ),
     ] {
         let run = support::run_guest(&no_onerror_case(scheme, name, &[env]));
-        let m = support::markers(&run);
-        assert!(
-            m.iter()
-                .any(|l| l == &format!("ERROR cannot fetch kernel {scheme}://10.0.2.2/web/vmlinuz")),
-            "{name}: {m:#?}"
-        );
-        assert!(run.kexec_kernel.is_none(), "{name}: kexec ran");
-        assert!(
-            !run.tmp_left.iter().any(|f| f == "kernel"),
-            "{name}: the failed download left its file: {:?}",
-            run.tmp_left
-        );
+        let display = format!("{scheme}://10.0.2.2/web/vmlinuz");
+        support::assert_failed_kernel_fetch_left_nothing(&run, name, &display);
     }
     // The first label's kernel arrives, its initrd is missing; ONERROR's
     // kernel is not found (404: nothing written). The first kernel must

@@ -474,6 +474,20 @@ pub fn run_guest(case: &Case) -> GuestRun {
     }
 }
 
+/// Asserts that the kernel `display` could not be fetched, nothing was
+/// kexec'd and the failed download left no `kernel` file behind.
+pub fn assert_failed_kernel_fetch_left_nothing(run: &GuestRun, name: &str, display: &str) {
+    let m = markers(run);
+    let error = format!("ERROR cannot fetch kernel {display}");
+    assert!(m.contains(&error), "{name}: {m:#?}");
+    assert!(run.kexec_kernel.is_none(), "{name}: kexec ran");
+    assert!(
+        !run.tmp_left.iter().any(|f| f == "kernel"),
+        "{name}: the failed download left its file: {:?}",
+        run.tmp_left
+    );
+}
+
 /// How long one guest run may take: 120 s, or `CLIENT_TESTS_GUEST_LIMIT_S`
 /// seconds (ci/mutate-guest sets it lower: a mutant that loops is killed
 /// at the limit, and most of a mutation run's time went to such loops).
