@@ -178,10 +178,7 @@ fn the_server_stops_when_dropped() {
 /// checks the received size against) and for a missing one (550).
 #[test]
 fn busybox_wget_fetches_and_sees_550() {
-    let Some(bb) = ["/usr/bin/busybox", "/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
+    let Some(bb) = host_busybox() else {
         eprintln!("no busybox: skipped");
         return;
     };
