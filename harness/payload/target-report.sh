@@ -1,5 +1,6 @@
 # shellcheck shell=sh
-# netboot-harness target report (sourced by /init)
+# netboot-harness target report (sourced by /init). POSIX sh: klibc's sh
+# runs it in @target-initrd, busybox sh in @rootfs-initrd.
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

@@ -1,5 +1,6 @@
 //! What goes into an initramfs: the common base (directories, `/dev/console`,
-//! busybox with its applet symlinks) and the pxelinux.0 contents on top of it
+//! busybox with its applet symlinks, or klibc's few tools for the harness's
+//! target initrd) and the pxelinux.0 contents on top of it
 //! (kexec, the atftp TFTP client and their libraries, decompressed modules with their load list, the
 //! guest scripts, extra files). Produces a [`crate::cpio::Archive`]; it must
 //! not compress or write files (see [`crate::compress`], [`crate::build`]).
@@ -40,6 +41,78 @@ pub fn base_with_busybox(busybox: &[u8], applets: &[String]) -> Result<Archive, 
         if !a.contains(&link) {
             a.add_symlink(&link, "busybox")?;
         }
+    }
+    Ok(a)
+}
+
+/// A target-tools base archive could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetToolsError {
+    /// A program or the library could not be read.
+    #[error("target tools: reading {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A program is not an s390x ELF, or is malformed.
+    #[error(transparent)]
+    Elf(#[from] crate::elfdeps::ElfDepsError),
+    /// A program asks for another interpreter than the library at hand.
+    #[error(
+        "target tools: {path} needs the interpreter {found:?}, but the library is {expected:?}"
+    )]
+    Interpreter {
+        path: std::path::PathBuf,
+        found: Option<String>,
+        expected: String,
+    },
+    /// The archive refused an entry.
+    #[error(transparent)]
+    Cpio(#[from] CpioError),
+}
+
+/// An archive with the base directories, `/dev/console`, `/dev/null`,
+/// klibc's [`TARGET_TOOL_PROGRAMS`](crate::fixtures::TARGET_TOOL_PROGRAMS)
+/// in `/bin` and the shared klibc at `/lib/<its name>`, the interpreter
+/// each program names (checked: a program that asks for another one is an
+/// error, not a target that cannot start). ~0.2 MB, where busybox-static
+/// is 2 MB: the target initrd is fetched in every chain trial.
+pub fn base_with_target_tools(
+    tools: &crate::fixtures::TargetTools,
+) -> Result<Archive, TargetToolsError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| TargetToolsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let lib_name = tools
+        .library
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let interpreter = format!("/lib/{lib_name}");
+    let mut a = Archive::new();
+    for d in BASE_DIRS {
+        a.add_dir(d)?;
+    }
+    a.add_dir("/lib")?;
+    a.add("/tmp", Node::Dir, 0o1777)?;
+    a.add("/dev/console", Node::CharDev(5, 1), 0o600)?;
+    a.add("/dev/null", Node::CharDev(1, 3), 0o666)?;
+    a.add_file(&interpreter, read(&tools.library)?, 0o755)?;
+    for name in crate::fixtures::TARGET_TOOL_PROGRAMS {
+        let path = tools.bin.join(name);
+        let data = read(&path)?;
+        let needs = crate::elfdeps::read_needs(&data, &path)?;
+        if needs.interpreter.as_deref() != Some(interpreter.as_str()) {
+            return Err(TargetToolsError::Interpreter {
+                path,
+                found: needs.interpreter,
+                expected: interpreter,
+            });
+        }
+        a.add_file(&format!("/bin/{name}"), data, 0o755)?;
     }
     Ok(a)
 }

@@ -81,3 +81,64 @@ fn warm_cache_needs_no_apt() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("kernel 6.12:"));
 }
+
+#[test]
+fn the_target_tools_base_holds_klibcs_programs_and_their_interpreter() {
+    use s390_pxelinux::cpio::Node;
+    let tools = &fixtures().target_tools;
+    let a = s390_pxelinux::initramfs::base_with_target_tools(tools).expect("target tools base");
+    for p in s390_pxelinux::fixtures::TARGET_TOOL_PROGRAMS {
+        assert!(
+            matches!(a.get(&format!("/bin/{p}")), Some((Node::File(d), 0o755)) if !d.is_empty()),
+            "/bin/{p} missing"
+        );
+    }
+    let lib = tools
+        .library
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name");
+    assert!(lib.starts_with("klibc-") && lib.ends_with(".so"), "{lib}");
+    assert!(a.contains(&format!("/lib/{lib}")), "/lib/{lib} missing");
+    assert!(matches!(
+        a.get("/dev/console"),
+        Some((Node::CharDev(5, 1), _))
+    ));
+    assert!(!a.contains("/bin/busybox"));
+    // The point of klibc here: the whole base is a fraction of busybox-static.
+    let raw = a.write_newc(Vec::new(), 0).expect("newc").len() as u64;
+    let busybox = std::fs::metadata(&fixtures().busybox)
+        .expect("busybox")
+        .len();
+    assert!(
+        raw * 4 < busybox,
+        "target tools base {raw} bytes, busybox {busybox}"
+    );
+}
+
+#[test]
+fn a_target_tool_that_asks_for_another_interpreter_is_an_error_naming_both() {
+    let real = &fixtures().target_tools;
+    let dir = scratch();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    for p in s390_pxelinux::fixtures::TARGET_TOOL_PROGRAMS {
+        std::fs::copy(real.bin.join(p), bin.join(p)).expect("copy tool");
+    }
+    let library = dir.path().join("klibc-other.so");
+    std::fs::copy(&real.library, &library).expect("copy library");
+    let tools = s390_pxelinux::fixtures::TargetTools { bin, library };
+    let err = s390_pxelinux::initramfs::base_with_target_tools(&tools)
+        .expect_err("a renamed library must not pass")
+        .to_string();
+    let wanted = format!(
+        "/lib/{}",
+        real.library
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+    );
+    for needle in ["bin/sh", wanted.as_str(), "/lib/klibc-other.so"] {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+}
