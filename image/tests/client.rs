@@ -31,7 +31,7 @@ fn main() {
             .into_iter()
             .map(|c| case_trial("malformed", c)),
     );
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         (
             "transfers_use_atftp_with_tsize_blksize_and_windowsize",
             transfers_use_atftp_with_tsize_blksize_and_windowsize,
@@ -63,6 +63,10 @@ fn main() {
         (
             "a_config_transfer_failure_is_not_retried_within_a_lookup_round",
             a_config_transfer_failure_is_not_retried_within_a_lookup_round,
+        ),
+        (
+            "the_default_selection_ignores_the_inherited_environment",
+            the_default_selection_ignores_the_inherited_environment,
         ),
         (
             "parser_warnings_under_pxe_debug_are_the_models",
@@ -482,6 +486,34 @@ fn a_line_with_a_nul_byte_is_ignored_whole() {
     case.expect.cmdline = Some("keep".to_string());
     let report = check(&case);
     assert!(report.is_empty(), "{report}");
+}
+
+/// The default entry is picked by config.awk's info pass and kept in
+/// DEFAULT_SEL (no second pass over the config). init's environment holds
+/// every `name=value` word of the kernel command line the kernel did not
+/// know, so neither that variable nor select's PXE_KIND/PXE_CHOICE may be
+/// taken from it.
+fn the_default_selection_ignores_the_inherited_environment() {
+    let run = support::run_guest(&support::one_label_case(
+        "env_default_sel",
+        "console=ttysclp0 pxe.retries=0",
+        &[
+            ("DEFAULT_SEL", "error\tinjected\n"),
+            ("PXE_KIND", "onerror"),
+            ("PXE_CHOICE", "nosuch"),
+        ],
+    ));
+    let m = support::markers(&run);
+    assert!(
+        m.iter()
+            .any(|l| l.starts_with("boot label=l kernel=boot/vmlinuz ")),
+        "{m:#?}"
+    );
+    assert!(
+        !m.iter()
+            .any(|l| l.contains("injected") || l.contains("nosuch")),
+        "{m:#?}"
+    );
 }
 
 fn a_config_transfer_failure_is_not_retried_within_a_lookup_round() {
