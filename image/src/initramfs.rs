@@ -21,10 +21,10 @@ pub const BASE_DIRS: &[&str] = &[
     "/bin", "/dev", "/etc", "/mnt", "/proc", "/root", "/run", "/sbin", "/sys", "/tmp", "/var",
 ];
 
-/// An archive with the base directories, `/dev/console` and busybox at
-/// `/bin/busybox` with one symlink per applet in `/bin` (applets whose name
-/// exists already are left alone).
-pub fn base_with_busybox(busybox: &[u8], applets: &[String]) -> Result<Archive, CpioError> {
+/// The base every initramfs of ours starts from: [`BASE_DIRS`], a
+/// sticky `/tmp`, `/dev/console` (the kernel opens it for /init's standard
+/// streams) and `/dev/null`.
+fn base() -> Result<Archive, CpioError> {
     let mut a = Archive::new();
     for d in BASE_DIRS {
         a.add_dir(d)?;
@@ -32,6 +32,14 @@ pub fn base_with_busybox(busybox: &[u8], applets: &[String]) -> Result<Archive, 
     a.add("/tmp", Node::Dir, 0o1777)?;
     a.add("/dev/console", Node::CharDev(5, 1), 0o600)?;
     a.add("/dev/null", Node::CharDev(1, 3), 0o666)?;
+    Ok(a)
+}
+
+/// An archive with the base directories, `/dev/console` and busybox at
+/// `/bin/busybox` with one symlink per applet in `/bin` (applets whose name
+/// exists already are left alone).
+pub fn base_with_busybox(busybox: &[u8], applets: &[String]) -> Result<Archive, CpioError> {
+    let mut a = base()?;
     a.add_file("/bin/busybox", busybox.to_vec(), 0o755)?;
     for applet in applets {
         if applet.contains('/') || applet.is_empty() {
@@ -92,14 +100,8 @@ pub fn base_with_target_tools(
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     let interpreter = format!("/lib/{lib_name}");
-    let mut a = Archive::new();
-    for d in BASE_DIRS {
-        a.add_dir(d)?;
-    }
+    let mut a = base()?;
     a.add_dir("/lib")?;
-    a.add("/tmp", Node::Dir, 0o1777)?;
-    a.add("/dev/console", Node::CharDev(5, 1), 0o600)?;
-    a.add("/dev/null", Node::CharDev(1, 3), 0o666)?;
     a.add_file(&interpreter, read(&tools.library)?, 0o755)?;
     for name in crate::fixtures::TARGET_TOOL_PROGRAMS {
         let path = tools.bin.join(name);
