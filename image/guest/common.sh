@@ -355,11 +355,13 @@ _pxe_atftp() {
 	fi
 }
 # _pxe_check_tsize LOCAL: the size the server announced (atftp's OACK) must
-# be the size received.
+# be the size received. sed stops at the first OACK: the trace has a line
+# per packet after it (~1.3 MB for 60 MB), and reading it all cost ~1.5 s
+# under TCG.
 _pxe_check_tsize() {
 	[ "$_tc" = atftp ] || return 0
 	_pxe_check_size "$1" tsize \
-		"$(sed -n 's/^received OACK <.*tsize: \([0-9]*\).*/\1/p' "$PXE_TMP/tftp.err" | head -n 1)"
+		"$(sed -n '/^received OACK <.*tsize: /{s/^received OACK <.*tsize: \([0-9]*\).*/\1/p;q;}' "$PXE_TMP/tftp.err")"
 }
 # _pxe_check_size LOCAL WHAT ANNOUNCED: LOCAL has the ANNOUNCED bytes the
 # server's WHAT (tsize, Content-Length) gave, or none was announced; else
