@@ -5,10 +5,6 @@
 //! the `dnsmasq` network mode are ignored, with the reason on stderr, when
 //! its prerequisites (root, dnsmasq, ip, /dev/net/tun) are missing, except
 //! under `CI=true` as root, where a missing tool fails them.
-//! `NETBOOT_BOOT_TRIALS=elsewhere` lists every trial as ignored and runs
-//! none: ci/test sets it for `cargo test --workspace` while it runs this
-//! binary itself beside the other test binaries, which cargo would run one
-//! after another (and which leave a core idle for much of their time).
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use netboot_harness::dnsmasq;
@@ -16,24 +12,10 @@ use netboot_harness::runner::{self, Harness, RunOptions};
 use netboot_harness::scenario::{self, Scenario};
 use std::sync::{Arc, OnceLock};
 
-/// Set to `elsewhere`: the trials run in another process (ci/test).
-const TRIALS_ENV: &str = "NETBOOT_BOOT_TRIALS";
-
 fn main() {
     let args = Arguments::from_args();
-    let elsewhere = match std::env::var_os(TRIALS_ENV) {
-        None => false,
-        Some(v) if v == "elsewhere" => true,
-        Some(v) => {
-            eprintln!(
-                "boot: {TRIALS_ENV}={}: the only value is \"elsewhere\" (list the trials as ignored, run none)",
-                v.to_string_lossy()
-            );
-            std::process::exit(2);
-        }
-    };
     let harness: Arc<OnceLock<Result<Harness, String>>> = Arc::new(OnceLock::new());
-    let trials: Vec<Trial> = match scenario::discover(&scenario::scenario_dirs()) {
+    let trials = match scenario::discover(&scenario::scenario_dirs()) {
         Ok(files) => files
             .into_iter()
             .flat_map(|path| trials(path, harness.clone()))
@@ -41,18 +23,6 @@ fn main() {
         Err(e) => vec![Trial::test("discover-scenarios", move || {
             Err(Failed::from(e.to_string()))
         })],
-    };
-    let trials = if elsewhere {
-        eprintln!(
-            "boot: {TRIALS_ENV}=elsewhere: {} trials listed as ignored, run by another process",
-            trials.len()
-        );
-        trials
-            .into_iter()
-            .map(|t| t.with_ignored_flag(true))
-            .collect()
-    } else {
-        trials
     };
     let conclusion = libtest_mimic::run(&args, trials);
     // Every trial stops its QEMU; prove none is left before exiting.
