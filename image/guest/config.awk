@@ -18,12 +18,13 @@
 # mode=info       input: flattened directives, the environment of select
 #                 (PXE_KIND unset); output: "prompt<TAB>0|1",
 #                 "wait<TAB>S" (seconds, one decimal; empty: forever),
-#                 "onerror<TAB>cmd", "nodefault<TAB>0|1",
-#                 "label<TAB>name<TAB>menu label" (not hidden), "say<TAB>text",
+#                 "onerror<TAB>cmd", "nodefault<TAB>0|1", "say<TAB>text",
 #                 then select's output for the default entry with each line
 #                 prefixed "default." (so that a boot nobody is asked about
 #                 needs no second pass over the config: 1/5 of the parse of
-#                 a 10 000-label config under TCG).
+#                 a 10 000-label config under TCG), and last
+#                 "label<TAB>name<TAB>menu label" (not hidden): a reader
+#                 that needs no labels stops at the first.
 # mode=select     input: flattened directives; environment: PXE_KIND
 #                 (default|timeout|typed|onerror), PXE_CHOICE, PXE_IP,
 #                 PXE_SERVER, PXE_GW, PXE_MASK, PXE_MAC (dash separated),
@@ -382,15 +383,13 @@ END {
 		emit("wait\t" (w > 0 ? sprintf("%d.%d", int(w / 10), w % 10) : ""))
 		emit("onerror\t" onerror)
 		emit("nodefault\t" (m == "nodefault" ? 1 : 0))
-		for (i = 1; i <= n; i++)
-			if (!hid[i])
-				emit("label\t" lname[i] "\t" mlabel[i])
 		for (i = 1; i <= nsay; i++)
 			emit("say\t" says[i])
 	}
-	flush()
-	if (mode != "select" && mode != "info")
+	if (mode != "select" && mode != "info") {
+		flush()
 		exit 0
+	}
 	pre = mode == "info" ? "default." : ""
 	kind = ENVIRON["PXE_KIND"]
 	choice = trim(ENVIRON["PXE_CHOICE"])
@@ -398,12 +397,21 @@ END {
 	else if (kind == "typed" && choice != "") ok = pick_command(choice, 0)
 	else if (kind == "timeout" && ontimeout != "") ok = pick_command(ontimeout, 0)
 	else ok = pick_default()
-	if (!ok) {
-		print pre "error\t" ERR
-		exit 0
-	}
-	# new_linux_kernel: the initrds are the first initrd= word; every
-	# initrd= word is then removed (our choice)
+	if (ok)
+		chosen(pre)
+	else
+		emit(pre "error\t" ERR)
+	if (mode == "info")
+		for (i = 1; i <= n; i++)
+			if (!hid[i])
+				emit("label\t" lname[i] "\t" mlabel[i])
+	flush()
+}
+
+# the picked entry's lines, each prefixed by pre.
+# new_linux_kernel: the initrds are the first initrd= word; every initrd=
+# word is then removed (our choice)
+function chosen(pre,    i, initrd, cmd) {
 	initrd = ""
 	for (i = 1; i <= NW; i++) {
 		if (ISIRD[i]) { initrd = initrdlist(WORDS[i]); break }
@@ -413,8 +421,8 @@ END {
 	for (i = 1; i <= NW; i++)
 		if (!ISIRD[i] && substr(WORDS[i], 1, 7) != "initrd=")
 			cmd = (cmd == "" ? WORDS[i] : cmd " " WORDS[i])
-	print pre "label\t" LABEL
-	print pre "kernel\t" KERNEL
-	print pre "initrd\t" initrd
-	print pre "cmdline\t" cmd
+	emit(pre "label\t" LABEL)
+	emit(pre "kernel\t" KERNEL)
+	emit(pre "initrd\t" initrd)
+	emit(pre "cmdline\t" cmd)
 }
