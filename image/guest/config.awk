@@ -14,7 +14,10 @@
 #                 menu.begin, menu.end, menu.separator) and "#warning<TAB>text"
 #                 lines; with -v incfile=F, also "N<TAB>file" in F for each
 #                 include at output line N (the splice points, without a
-#                 second pass).
+#                 second pass). With -v infofile=F and no INCLUDE in the
+#                 file, the info pass follows in the same process (the
+#                 environment of info), its output written to F: under TCG
+#                 awk's parse of this script costs ~60 ms per run.
 # mode=info       input: flattened directives, the environment of select
 #                 (PXE_KIND unset); output: "prompt<TAB>0|1",
 #                 "wait<TAB>S" (seconds, one decimal; empty: forever),
@@ -32,19 +35,27 @@
 #                 or the lines "label<TAB>…", "kernel<TAB>…", "initrd<TAB>a,b",
 #                 "cmdline<TAB>…".
 
-# emit LINE: one line of output; NOUT counts them. busybox awk makes one
-# write(2) per print, and under TCG every system call costs two full TLB
-# flushes (docs/performance.md), so lines are written 64 at a time: 40 000
-# writes fewer for a 10 000-label config. flush() before END's exits.
+# emit LINE: one line of output (to stdout, or to the file DEST); NOUT
+# counts them; with EVAL (normalize with an infofile) the line is also
+# evaluated. busybox awk makes one write(2) per print, and under TCG every
+# system call costs two full TLB flushes (docs/performance.md), so lines
+# are written 64 at a time: 40 000 writes fewer for a 10 000-label config.
+# flush() before END's exits.
 function emit(line) {
+	if (EVAL)
+		directive(line)
 	OUT = OUT line "\n"
 	NOUT++
 	if (++NBUF == 64)
 		flush()
 }
 function flush() {
-	if (NBUF)
-		printf "%s", OUT
+	if (NBUF) {
+		if (DEST != "")
+			printf "%s", OUT > DEST
+		else
+			printf "%s", OUT
+	}
 	OUT = ""
 	NBUF = 0
 }
@@ -143,6 +154,7 @@ function include(arg,    f, tag) {
 	if (tag != "")
 		emit("menu.begin\t" tag)
 	emit("include\t" f)
+	NINC++
 	if (incfile != "")
 		print NOUT "\t" f > incfile
 	if (tag != "")
@@ -158,6 +170,7 @@ BEGIN {
 		ktypes[kts[i]] = 1
 	DEL = sprintf("%c", 127)
 	name = ENVIRON["PXE_CFG_NAME"]
+	EVAL = mode == "normalize" && infofile != ""
 	implicit = 1
 	allowopts = 1
 	NOTHING = "nothing to boot: no DEFAULT and no LABEL"
@@ -214,12 +227,16 @@ function record() {
 	}
 }
 
-{
-	t = index($0, "\t")
+{ directive($0) }
+
+# directive LINE: one flattened "kw<TAB>arg" line into the entries and the
+# globals; any other line is ignored
+function directive(l,    t, kw, arg) {
+	t = index(l, "\t")
 	if (t == 0)
-		next
-	kw = substr($0, 1, t - 1)
-	arg = substr($0, t + 1)
+		return
+	kw = substr(l, 1, t - 1)
+	arg = substr(l, t + 1)
 	if (kw == "label") {
 		record()
 		cur = ++n
@@ -374,6 +391,15 @@ function addsys(b) {
 
 END {
 	record()
+	if (EVAL) {
+		flush()
+		if (NINC)
+			exit 0
+		# no INCLUDE: what was just written is the flattened config
+		EVAL = 0
+		DEST = infofile
+		mode = "info"
+	}
 	if (mode == "info") {
 		m = mode_of()
 		emit("prompt\t" ((prompt || m == "menu") ? 1 : 0))
