@@ -296,13 +296,11 @@ pxe_probe() {
 	pxe_resolve "$1" "$2"
 	{ [ "$RES_KIND" = tftp ] && [ -z "$RES_REFUSED" ]; } || return 0
 	_srv=${RES_SERVER:-$SERVER}
-	# a miss leaves no file (busybox tftp removes it): no rm, one process
-	# less per name under TCG
-	if _pxe_busybox "$PXE_TMP/probe" "$PXE_BLKSIZE" 2>"$PXE_TMP/probe.err"; then
-		pxe_rm "$PXE_TMP/probe"
-		return 0
-	fi
+	_pxe_busybox "$PXE_TMP/probe" "$PXE_BLKSIZE" 2>"$PXE_TMP/probe.err"
+	_rc=$?
+	# a miss leaves no file (busybox tftp removes it): no rm process
 	pxe_rm "$PXE_TMP/probe"
+	[ "$_rc" = 0 ] && return 0
 	! _pxe_tftp_missing "$PXE_TMP/probe.err"
 }
 # _pxe_tftp_missing ERRFILE: the client's stderr says the server refused the

@@ -486,6 +486,20 @@ fn a_line_with_a_nul_byte_is_ignored_whole() {
     case.expect.cmdline = Some("keep".to_string());
     let report = check(&case);
     assert!(report.is_empty(), "{report}");
+
+    // the same in an INCLUDEd file, which is normalised on its own
+    let mut case = generated(
+        "nul_in_included_append",
+        vec![
+            (CFG, b"LABEL a\nKERNEL k\nINCLUDE more.cfg\n".to_vec()),
+            ("boot/more.cfg", b"APPEND keep\nAPPEND x\0evil\n".to_vec()),
+            ("boot/k", b"K".to_vec()),
+        ],
+    );
+    case.expect.outcome = Some("boot".to_string());
+    case.expect.cmdline = Some("keep".to_string());
+    let report = check(&case);
+    assert!(report.is_empty(), "{report}");
 }
 
 /// The default entry is picked by config.awk's info pass and kept in

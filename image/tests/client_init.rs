@@ -262,6 +262,10 @@ fn kernel_parameters_in_inits_environment_change_nothing() {
             ("lease", "bogus"),
             ("n", "99"),
             ("all", "x"),
+            ("mac", "0a-0b"),
+            ("addr", "de:ad:be:ef:00:01"),
+            ("CANDS", "evil/"),
+            ("hex", "FF"),
         ],
     ));
     let m = markers(&run);
@@ -269,7 +273,37 @@ fn kernel_parameters_in_inits_environment_change_nothing() {
         m.iter().any(|l| l.starts_with("lease iface=eth0 ")),
         "{m:#?}"
     );
+    // the MAC is the interface's, built in the shell from its address, and
+    // the candidate names are built from nothing but the lease
+    assert!(
+        m.contains(&"try boot/pxelinux.cfg/01-52-54-00-12-34-56 ... not found".to_string()),
+        "{m:#?}"
+    );
+    assert!(
+        m.contains(&"try boot/pxelinux.cfg/0A00020F ... not found".to_string()),
+        "{m:#?}"
+    );
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+
+    // An interface without an address file gives an empty MAC, never the
+    // environment's `addr` or `mac`.
+    let mut case = one_label_case(
+        "env_mac_without_address",
+        "console=ttysclp0 pxe.retries=0",
+        &[("mac", "0a-0b"), ("addr", "de:ad:be:ef:00:01")],
+    );
+    case.root_removed.push("sys/class/net/eth0/address".into());
+    case.root_files
+        .insert("sys/class/net/eth0/mtu".into(), b"1500\n".to_vec());
+    let m = markers(&run_guest(&case));
+    assert!(
+        m.contains(&"try boot/pxelinux.cfg/01- ... not found".to_string()),
+        "{m:#?}"
+    );
+    assert!(
+        !m.iter().any(|l| l.contains("0a-0b") || l.contains("de-ad")),
+        "{m:#?}"
+    );
 }
 
 /// One run of `dhcp-event` alone (no init, no udhcpc stub): `udhcpc -s`'s
