@@ -305,19 +305,14 @@ pxe_probe() {
 }
 # _pxe_tftp_missing ERRFILE: the client's stderr says the server refused the
 # file: busybox prints error packets 1 (file not found) and 2 (access
-# violation) by code; atftp prints only the server's message, matched
-# without regard to case. The few lines are read by the shell itself: grep
-# would be a process per missing config name.
+# violation) by code, and its lines are read by the shell itself (grep
+# would be a process per missing config name); atftp prints only the
+# server's message, matched by grep without regard to case.
 _pxe_tftp_missing() {
-	_any=''
-	while IFS= read -r _l || [ -n "$_l" ]; do
-		case $_l in
-		*'error: ('[12]')'*) return 0 ;;
-		*'<'*) _any=1 ;;
-		esac
+	while IFS= read -r _l; do
+		case $_l in *'error: ('[12]')'*) return 0 ;; esac
 	done <"$1"
-	[ -n "$_any" ] &&
-		grep -Eiq 'error received from server <.*(not found|access violation|permission denied|no such file)' "$1"
+	grep -Eiq 'error received from server <.*(not found|access violation|permission denied|no such file)' "$1"
 }
 # _pxe_tftp LOCAL: one TFTP download of RES_PATH. atftp keeps only the first
 # 255 bytes of a remote file name (MAXLEN 256 in its tftp_def.h) and would
