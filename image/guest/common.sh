@@ -466,26 +466,25 @@ _pxe_watchdog() {
 }
 
 # pxe_magic FILE OFFSET COUNT: MAGIC = COUNT bytes at OFFSET, lower-case
-# hex (fewer where the file ends). One od and no subshell of our own: under
-# TCG each process costs more than the reading.
+# hex (fewer where the file ends). One od, its blanks removed by the shell:
+# under TCG each process costs more than the reading.
 pxe_magic() {
-	_od=$(od -An -tx1 -j "$2" -N "$3" "$1" 2>/dev/null)
-	MAGIC=''
-	_ifs=$IFS
-	IFS=' 	
-'
-	for _b in $_od; do MAGIC=$MAGIC$_b; done
-	IFS=$_ifs
+	MAGIC=$(od -An -tx1 -j "$2" -N "$3" "$1" 2>/dev/null)
+	while :; do
+		case $MAGIC in
+		*[!0-9a-f]*) MAGIC=${MAGIC%%[!0-9a-f]*}${MAGIC#*[!0-9a-f]} ;;
+		*) break ;;
+		esac
+	done
 }
 
 # pxe_check_image KIND FILE: fails with WHY set to why FILE cannot be a KIND
-# (kernel or initrd), or succeeds. A kernel is an s390 Linux image
+# (kernel or initrd), or succeeds (WHY is then not set). A kernel is an s390 Linux image
 # ("S390EP" at 0x10008; kexec on s390 loads any file and would jump into
 # it). An initrd is what Linux can unpack or mount: a newc/odc cpio archive,
 # gzip, xz, zstd, bzip2, lzma, lz4 or lzo data, or a cramfs, squashfs, romfs
 # or ext2 image, or zero padding (which Linux skips).
 pxe_check_image() {
-	WHY=''
 	[ "${PXE_CHECK_IMAGES:-1}" = 0 ] && return 0
 	if [ "$1" = kernel ]; then
 		pxe_magic "$2" 65544 6

@@ -681,11 +681,13 @@ fn tftp_url_ports_are_those_syslinux_accepts() {
 }
 
 fn without_an_answer_to_options_tftp_falls_back_to_512_byte_blocks() {
-    // atftp: the options go unanswered, the plain request works
+    // atftp: the options go unanswered, the plain request works (and a
+    // `_ts` in the environment, from the kernel command line, is no
+    // announced size)
     let run = support::run_guest(&support::one_label_case(
         "no_options_atftp",
         "console=ttysclp0 pxe.retries=0",
-        &[("STUB_TFTP_NO_OPTIONS", "1")],
+        &[("STUB_TFTP_NO_OPTIONS", "1"), ("_ts", "7")],
     ));
     let k = transfers_of(&run, "boot/vmlinuz");
     assert!(
