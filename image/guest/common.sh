@@ -479,11 +479,12 @@ pxe_magic() {
 }
 
 # pxe_check_image KIND FILE: fails with WHY set to why FILE cannot be a KIND
-# (kernel or initrd), or succeeds (WHY is then not set). A kernel is an s390 Linux image
-# ("S390EP" at 0x10008; kexec on s390 loads any file and would jump into
-# it). An initrd is what Linux can unpack or mount: a newc/odc cpio archive,
-# gzip, xz, zstd, bzip2, lzma, lz4 or lzo data, or a cramfs, squashfs, romfs
-# or ext2 image, or zero padding (which Linux skips).
+# (kernel or initrd), or succeeds (WHY is then not set). A kernel is an
+# s390 Linux image ("S390EP" at 0x10008; kexec on s390 loads any file and
+# would jump into it). An initrd is what Linux can unpack or mount: a
+# newc/odc cpio archive, gzip, xz, zstd, bzip2, lzma, lz4 or lzo data, or a
+# cramfs, squashfs, romfs or ext2 image, or zero padding (which Linux
+# skips).
 pxe_check_image() {
 	[ "${PXE_CHECK_IMAGES:-1}" = 0 ] && return 0
 	if [ "$1" = kernel ]; then
