@@ -207,18 +207,25 @@ fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
         "no atftp call with the options for the kernel:\n{}",
         run.calls
     );
-    // Config names are probed with busybox tftp (a miss is cheap); the hit
-    // and everything else is fetched by atftp.
-    let config_fetches: Vec<&str> = run
-        .calls
-        .lines()
-        .filter(|l| l.contains("-r boot/pxelinux.cfg/default "))
-        .collect();
+    // Config names before the last are probed with busybox tftp (a miss is
+    // cheap); the last one (default) is fetched by atftp alone, once.
+    let calls_for = |run: &support::GuestRun, name: &str| -> Vec<String> {
+        run.calls
+            .lines()
+            .filter(|l| l.contains(&format!("-r boot/pxelinux.cfg/{name} ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let default = calls_for(&run, "default");
     assert!(
-        config_fetches.len() == 2
-            && config_fetches[0].starts_with("tftp -g")
-            && config_fetches[1].starts_with("atftp --trace"),
-        "config not probed by busybox then fetched by atftp:\n{}",
+        default.len() == 1 && default[0].starts_with("atftp --trace"),
+        "the last name not fetched by atftp alone, once:\n{}",
+        run.calls
+    );
+    let miss = calls_for(&run, "01-52-54-00-12-34-56");
+    assert!(
+        miss.len() == 1 && miss[0].starts_with("tftp -g"),
+        "a missing name before the last not probed by busybox alone:\n{}",
         run.calls
     );
     assert!(
@@ -226,6 +233,27 @@ fn transfers_use_atftp_with_tsize_blksize_and_windowsize() {
             .lines()
             .any(|l| l.starts_with("tftp ") && l.contains("vmlinuz")),
         "kernel fetched by busybox tftp:\n{}",
+        run.calls
+    );
+    assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);
+
+    // A hit before the last name: busybox's probe, then atftp's fetch with
+    // the tsize check; the names after it are never asked for.
+    let mut case = support::one_label_case("atftp_mac_hit", "console=ttysclp0 pxe.retries=0", &[]);
+    case.files.insert(
+        "boot/pxelinux.cfg/01-52-54-00-12-34-56".to_string(),
+        "DEFAULT l\nLABEL l\nKERNEL vmlinuz\n".to_string(),
+    );
+    let run = support::run_guest(&case);
+    let hit = calls_for(&run, "01-52-54-00-12-34-56");
+    assert!(
+        hit.len() == 2 && hit[0].starts_with("tftp -g") && hit[1].starts_with("atftp --trace"),
+        "a hit before the last name not probed by busybox, then fetched by atftp:\n{}",
+        run.calls
+    );
+    assert!(
+        calls_for(&run, "default").is_empty(),
+        "a name after the hit was asked for:\n{}",
         run.calls
     );
     assert!(run.kexec_kernel.is_some(), "no kexec:\n{}", run.console);

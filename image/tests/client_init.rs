@@ -53,10 +53,11 @@ fn init_mounts_loads_modules_and_asks_dhcp_as_a_pxe_client() {
     assert_in_order(
         &calls(&run),
         &[
-            "mount -t proc proc ROOT/proc",
-            "mount -t sysfs sysfs ROOT/sys",
-            "mount -t devtmpfs devtmpfs ROOT/dev",
-            "mount -t tmpfs tmpfs ROOT/run",
+            "mount -a -T ROOT/etc/fstab",
+            "fstab proc ROOT/proc proc defaults 0 0",
+            "fstab sysfs ROOT/sys sysfs defaults 0 0",
+            "fstab devtmpfs ROOT/dev devtmpfs defaults 0 0",
+            "fstab tmpfs ROOT/run tmpfs defaults 0 0",
             "insmod /lib/modules/virtio_net.ko",
             "ip link set lo up",
             "ip link set eth0 up",
