@@ -10,7 +10,8 @@
 # the client reads or writes (/proc, /sys, /etc/pxe, /run, /tmp); PXE_BIN
 # prefixes every command that touches the machine or the network (tftp,
 # wget, kexec, udhcpc, mount, insmod, ip, reboot, setsid, sleep); PXE_SH is
-# the shell that runs the other scripts; PXE_LIB is where they live;
+# the shell the tests' udhcpc stub runs dhcp-event with (udhcpc itself runs
+# it by its #! line); PXE_LIB is where the scripts live;
 # PXE_CHECK_IMAGES=0 skips the kernel/initrd content checks (the client
 # tests' corpus uses tiny text files as kernels).
 

@@ -231,6 +231,31 @@ fn without_a_nic_init_waits_pxe_timeout_seconds_then_rescues() {
     }
 }
 
+#[test]
+fn a_nic_that_appears_while_init_waits_gets_the_dhcp_request() {
+    // no NIC at the first look; the first one-second wait brings eth0
+    let mut case = one_label_case(
+        "late_nic",
+        "console=ttysclp0 pxe.timeout=3 pxe.retries=0",
+        &[("STUB_SLEEP_MKDIR", "sys/class/net/eth0")],
+    );
+    case.root_removed = vec!["sys/class/net/eth0".to_string()];
+    let run = run_guest(&case);
+    let c = calls(&run);
+    let sleeps = c.iter().filter(|l| l.starts_with("sleep ")).count();
+    assert_eq!(sleeps, 1, "{}", run.calls);
+    assert!(
+        c.iter().any(|l| l.starts_with("udhcpc -i eth0 ")),
+        "no DHCP on the NIC that appeared:\n{}",
+        run.calls
+    );
+    assert!(
+        !markers(&run).iter().any(|m| m.contains("no network interface")),
+        "{}",
+        run.console
+    );
+}
+
 fn no_nic_run(run: &GuestRun) {
     let m = markers(run);
     assert_in_order(
