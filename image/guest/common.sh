@@ -262,7 +262,8 @@ _pxe_unescape() {
 # with backoff. TFTP asks for block size PXE_BLKSIZE, the transfer size and
 # (atftp) window PXE_WINDOW first, and retries without options when that
 # fails. A server-announced tsize that differs from what arrived is a
-# failed transfer (retried).
+# failed transfer (retried). FETCHED_SIZE is the size the check stat'ed, or
+# empty when the transfer that succeeded was not checked.
 pxe_fetch() {
 	pxe_resolve "$1" "$2"
 	pxe_rm "$3"
@@ -276,6 +277,7 @@ pxe_fetch() {
 	fi
 	_n=0
 	while :; do
+		FETCHED_SIZE=''
 		if [ "$RES_KIND" = url ]; then _pxe_wget "$3"; else _pxe_tftp "$3"; fi
 		_rc=$?
 		[ "$_rc" -ne 2 ] && return "$_rc"
@@ -390,7 +392,7 @@ _pxe_check_size() {
 	[ -n "$3" ] || return 0
 	_got=$(pxe_size "$1")
 	debug "$2 $3, received $_got"
-	[ "$3" -eq "$_got" ] 2>/dev/null && return 0
+	[ "$3" -eq "$_got" ] 2>/dev/null && FETCHED_SIZE=$_got && return 0
 	say "size mismatch for $RES_DISPLAY: server announced $3 bytes, received $_got"
 	return 1
 }
