@@ -250,7 +250,9 @@ fn a_nic_that_appears_while_init_waits_gets_the_dhcp_request() {
         run.calls
     );
     assert!(
-        !markers(&run).iter().any(|m| m.contains("no network interface")),
+        !markers(&run)
+            .iter()
+            .any(|m| m.contains("no network interface")),
         "{}",
         run.console
     );
