@@ -350,6 +350,7 @@ async fn boot(a: BootArgs) -> Result<i32> {
         memory_mb: a.memory,
         uuid: a.uuid.clone(),
         accel: netboot_harness::accel::from_env()?,
+        nice_increment: netboot_harness::qemu::nice_increment_from_env()?,
         ..MachineSpec::default()
     };
     let mut prepared = Prepared::new(&dir, spec);

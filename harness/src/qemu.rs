@@ -3,7 +3,8 @@
 //! command line, launching QEMU with its console and QMP on UNIX sockets the
 //! harness listens on, and stopping it. A [`Machine`] kills its QEMU when it
 //! is dropped, and every running QEMU is registered with [`crate::reaper`]
-//! so Ctrl-C kills it too; QEMU also gets `PR_SET_PDEATHSIG`. This module
+//! so Ctrl-C kills it too; QEMU also gets `PR_SET_PDEATHSIG`, and runs at a
+//! lower CPU priority than the harness ([`NICE_ENV`]). This module
 //! must not interpret console output (see [`crate::console`]).
 
 use crate::console::Console;
@@ -161,6 +162,8 @@ pub struct MachineSpec {
     /// The accelerator ([`crate::accel`]); `tcg_tb_size_mb` applies only
     /// under TCG.
     pub accel: crate::accel::Accel,
+    /// How much nicer than the harness QEMU runs ([`NICE_ENV`]).
+    pub nice_increment: i32,
     /// Extra arguments appended verbatim.
     pub extra: Vec<String>,
 }
@@ -176,6 +179,7 @@ impl Default for MachineSpec {
             direct: None,
             tcg_tb_size_mb: None,
             accel: crate::accel::Accel::Tcg,
+            nice_increment: DEFAULT_NICE_INCREMENT,
             extra: Vec::new(),
         }
     }
@@ -300,6 +304,71 @@ pub struct MachineLogs {
     pub cmdline: Option<PathBuf>,
 }
 
+/// The variable that sets how much nicer than the harness QEMU runs.
+pub const NICE_ENV: &str = "NETBOOT_QEMU_NICE";
+
+/// The default of [`NICE_ENV`]: QEMU runs at the harness's nice value + 10.
+///
+/// A TCG guest keeps a core busy even while it waits (the s390-ccw
+/// firmware polls its NIC), while every packet of the in-process network
+/// and every answer of the harness's HTTP and FTP servers comes from one of
+/// the harness's own threads. With two guests on two cores those threads
+/// queued behind the vCPUs: the firmware's load of pxelinux.0 through the
+/// in-process network took ~2.3 s beside a second boot, ~1.4 s with QEMU at
+/// nice 10, and the default suite's in-process runs 335 s against 287 s
+/// (docs/performance.md, round 21). Between QEMUs nothing changes: all of
+/// them get the same increment. 0 runs QEMU at the harness's own priority,
+/// for a machine that runs other CPU-heavy work beside the suite (a niced
+/// guest gets little CPU there).
+pub const DEFAULT_NICE_INCREMENT: i32 = 10;
+
+/// Parses a [`NICE_ENV`] value: a whole number from 0 to 19 (surrounding
+/// blanks ignored; empty = the default).
+pub fn parse_nice_increment(value: &str) -> Result<i32, HarnessError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(DEFAULT_NICE_INCREMENT);
+    }
+    match v.parse::<i32>() {
+        Ok(n) if (0..=19).contains(&n) => Ok(n),
+        _ => Err(HarnessError::Env {
+            var: NICE_ENV,
+            value: value.to_string(),
+            message:
+                "expected a whole number from 0 to 19 (how much nicer than the harness QEMU runs)"
+                    .into(),
+        }),
+    }
+}
+
+/// Reads [`NICE_ENV`] (unset = [`DEFAULT_NICE_INCREMENT`]).
+pub fn nice_increment_from_env() -> Result<i32, HarnessError> {
+    match std::env::var(NICE_ENV) {
+        Ok(v) => parse_nice_increment(&v),
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_NICE_INCREMENT),
+        Err(std::env::VarError::NotUnicode(v)) => Err(HarnessError::Env {
+            var: NICE_ENV,
+            value: v.to_string_lossy().into_owned(),
+            message: "not valid UTF-8".into(),
+        }),
+    }
+}
+
+/// Lowers the calling process's CPU priority by `increment` (`nice(2)`).
+/// Runs in the forked child before exec, and QEMU's threads inherit it. An
+/// unprivileged process may always raise its nice value, and if that failed
+/// QEMU would merely run at the harness's own priority, so the result is
+/// not checked.
+fn lower_priority(increment: i32) {
+    if increment > 0 {
+        // SAFETY: nice(2) changes only the calling process's scheduling
+        // priority; it is async-signal-safe.
+        unsafe {
+            libc::nice(increment);
+        }
+    }
+}
+
 /// A running QEMU with its console and QMP attached.
 pub struct Machine {
     child: tokio::process::Child,
@@ -381,10 +450,16 @@ impl Machine {
             ),
             None => None,
         };
-        // SAFETY: child_setup is async-signal-safe and allocates nothing;
-        // the namespace file moves into the closure and stays open until exec.
+        let nice_increment = spec.nice_increment;
+        // SAFETY: child_setup and lower_priority are async-signal-safe and
+        // allocate nothing; the namespace file moves into the closure and
+        // stays open until exec.
         unsafe {
-            cmd.pre_exec(move || crate::network::child_setup(netns.as_ref()));
+            cmd.pre_exec(move || {
+                crate::network::child_setup(netns.as_ref())?;
+                lower_priority(nice_increment);
+                Ok(())
+            });
         }
         let started = Instant::now();
         let mut child = cmd
@@ -534,5 +609,24 @@ impl Drop for Machine {
             std::thread::sleep(Duration::from_millis(5));
         }
         crate::reaper::unregister(self.pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nice_increment_is_a_whole_number_from_0_to_19() {
+        assert_eq!(parse_nice_increment("").unwrap(), DEFAULT_NICE_INCREMENT);
+        assert_eq!(parse_nice_increment(" 0 ").unwrap(), 0);
+        assert_eq!(parse_nice_increment("19").unwrap(), 19);
+        for bad in ["20", "-1", "ten", "1.5", "+"] {
+            let e = parse_nice_increment(bad).expect_err(bad).to_string();
+            assert!(
+                e.starts_with(&format!("NETBOOT_QEMU_NICE={bad}: expected a whole number")),
+                "{e}"
+            );
+        }
     }
 }

@@ -44,6 +44,8 @@ pub struct Harness {
     pub artifacts_root: PathBuf,
     /// The accelerator every run uses (`NETBOOT_ACCEL` resolved against the host).
     pub accel: crate::accel::Accel,
+    /// How much nicer than the harness every QEMU runs (`NETBOOT_QEMU_NICE`).
+    pub qemu_nice: i32,
 }
 
 impl Harness {
@@ -54,6 +56,7 @@ impl Harness {
             payloads: Payloads::new()?,
             artifacts_root: artifacts::artifacts_root(),
             accel: crate::accel::from_env()?,
+            qemu_nice: crate::qemu::nice_increment_from_env()?,
         })
     }
 }
@@ -302,6 +305,7 @@ pub fn prepare(
         uuid: scenario.uuid.clone(),
         tcg_tb_size_mb: scenario.tb_size_mb,
         accel: h.accel,
+        nice_increment: h.qemu_nice,
         ..MachineSpec::default()
     };
     for (i, d) in scenario.disks.iter().enumerate() {

@@ -1,8 +1,9 @@
 //! The harness's own tests (no guest boots): QEMU lifetime (no QEMU outlives
-//! a dropped handle or a Ctrl-C), console expectations against a live QEMU,
-//! QMP quit, version/firmware selection, scenario-file validation (file, line
-//! and key in every error), and the `run` command's failures: a scenario
-//! typo, missing fixtures, QEMU killed mid-boot (no process left behind).
+//! a dropped handle or a Ctrl-C) and priority (nicer than the harness),
+//! console expectations against a live QEMU, QMP quit, version/firmware
+//! selection, scenario-file validation (file, line and key in every error),
+//! and the `run` command's failures: a scenario typo, missing fixtures, QEMU
+//! killed mid-boot (no process left behind).
 
 mod support;
 
@@ -24,6 +25,35 @@ fn dropped_machine_leaves_no_qemu() {
         pid
     });
     assert!(!alive(pid), "QEMU {pid} survived its dropped handle");
+}
+
+/// The nice value of process `pid` (field 19 of /proc/PID/stat, counted
+/// after the command name, which may hold blanks and parentheses).
+fn nice_of(pid: u32) -> i64 {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc/PID/stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm in parentheses") + 1..];
+    // after the comm: state is field 3, nice field 19
+    after_comm
+        .split_whitespace()
+        .nth(19 - 3)
+        .and_then(|v| v.parse().ok())
+        .expect("nice field")
+}
+
+#[test]
+fn qemu_runs_nicer_than_the_harness() {
+    let rt = runtime();
+    rt.block_on(async {
+        let m = paused_machine().await;
+        let own = nice_of(std::process::id());
+        let expected = (own + i64::from(netboot_harness::qemu::DEFAULT_NICE_INCREMENT)).min(19);
+        assert_eq!(
+            nice_of(m.pid()),
+            expected,
+            "QEMU's nice value (the harness runs at {own})"
+        );
+    });
 }
 
 #[test]
@@ -445,6 +475,29 @@ fn run_command_reports_a_scenario_typo_with_file_line_and_key() {
             "{}:5:1: step 1 expct: unknown field `expct`",
             file.display()
         )),
+        "{output}"
+    );
+    assert_no_process_left(&token);
+}
+
+#[test]
+fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
+    let token = unique_token();
+    let mut run = harness_command(
+        &token,
+        &[
+            "run",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scenarios/direct-target.toml"
+            ),
+        ],
+    );
+    run.env("NETBOOT_QEMU_NICE", "20");
+    let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
+    assert!(!ok, "ran with NETBOOT_QEMU_NICE=20:\n{output}");
+    assert!(
+        output.contains("NETBOOT_QEMU_NICE=20: expected a whole number from 0 to 19"),
         "{output}"
     );
     assert_no_process_left(&token);
