@@ -49,17 +49,6 @@ function emit(line) {
 	if (++NBUF == 64)
 		flush()
 }
-# emitkv KW ARG: emit("KW<TAB>ARG") without cutting the line apart again for
-# the evaluation: busybox awk spends ~1 000-3 000 host instructions on any
-# operation, so the per-line ones are counted (docs/performance.md)
-function emitkv(kw, arg) {
-	if (EVAL)
-		evaluate(kw, arg)
-	OUT = OUT kw "\t" arg "\n"
-	NOUT++
-	if (++NBUF == 64)
-		flush()
-}
 function flush() {
 	if (NBUF) {
 		if (DEST != "")
@@ -173,16 +162,12 @@ function include(arg,    f, tag) {
 }
 
 BEGIN {
-	# the keywords that only pass their argument on, and what each is
-	# written as: one lookup for the lines a big config is made of (KERNEL,
-	# INITRD, APPEND); the image types (KERNEL, LINUX, ...) become k.<type>
 	split("default ui initrd append ipappend sysappend prompt timeout totaltimeout ontimeout onerror implicit allowoptions", kws, " ")
 	for (i in kws)
-		plain[kws[i]] = kws[i]
-	plain["sysappend"] = "ipappend"
+		known[kws[i]] = 1
 	split("none localboot kernel linux boot bss pxe fdimage comboot com32 config", kts, " ")
 	for (i in kts)
-		plain[kts[i]] = "k." kts[i]
+		ktypes[kts[i]] = 1
 	DEL = sprintf("%c", 127)
 	name = ENVIRON["PXE_CFG_NAME"]
 	EVAL = mode == "normalize" && infofile != ""
@@ -193,11 +178,8 @@ BEGIN {
 
 mode == "normalize" {
 	line = $0
-	# $0 = the line up to a CR, so that $2 below is a word of it
-	if ((i = index(line, "\r")) > 0) {
+	if ((i = index(line, "\r")) > 0)
 		line = substr(line, 1, i - 1)
-		$0 = line
-	}
 	if (intext) {
 		if (endtext(line))
 			intext = 0
@@ -214,10 +196,6 @@ mode == "normalize" {
 	kw = tolower(W)
 	rest = R
 	sub(/[ \t]+$/, "", rest)
-	if (kw in plain) { emitkv(plain[kw], rest); next }
-	# the label's first word: $2, as the keyword is $1 (awk splits fields
-	# at blanks, and a line with another control byte was ignored above)
-	if (kw == "label") { emitkv("label", $2); next }
 	if (kw == "menu") {
 		splitword(rest)
 		sub_ = tolower(W)
@@ -231,7 +209,11 @@ mode == "normalize" {
 	if (kw == "text") { intext = 1; next }
 	if (kw == "include") { include(rest); next }
 	if (kw == "say") { emit("say\t" substr(line, 5)); next }
-	warn("ignoring unknown keyword " kw)
+	if (kw == "label") { splitword(rest); emit("label\t" W); next }
+	if (kw in ktypes) { emit("k." kw "\t" rest); next }
+	if (!(kw in known)) { warn("ignoring unknown keyword " kw); next }
+	if (kw == "sysappend") kw = "ipappend"
+	emit(kw "\t" rest)
 	next
 }
 
@@ -249,13 +231,12 @@ function record() {
 
 # directive LINE: one flattened "kw<TAB>arg" line into the entries and the
 # globals; any other line is ignored
-function directive(l,    t) {
+function directive(l,    t, kw, arg) {
 	t = index(l, "\t")
-	if (t)
-		evaluate(substr(l, 1, t - 1), substr(l, t + 1))
-}
-# evaluate KW ARG: one directive into the entries and the globals
-function evaluate(kw, arg) {
+	if (t == 0)
+		return
+	kw = substr(l, 1, t - 1)
+	arg = substr(l, t + 1)
 	if (kw == "label") {
 		record()
 		cur = ++n
