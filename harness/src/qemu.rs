@@ -314,7 +314,7 @@ pub const NICE_ENV: &str = "NETBOOT_QEMU_NICE";
 /// and every answer of the harness's HTTP and FTP servers comes from one of
 /// the harness's own threads. With two guests on two cores those threads
 /// queued behind the vCPUs: the firmware's load of pxelinux.0 through the
-/// in-process network took ~2.3 s beside a second boot, ~1.4 s with QEMU at
+/// in-process network took ~2.3 s beside a second boot, ~1.5 s with QEMU at
 /// nice 10, and the default suite's in-process runs 335 s against 287 s
 /// (docs/performance.md, round 21). Between QEMUs nothing changes: all of
 /// them get the same increment. 0 runs QEMU at the harness's own priority,
