@@ -480,11 +480,11 @@ fn run_command_reports_a_scenario_typo_with_file_line_and_key() {
     assert_no_process_left(&token);
 }
 
-#[test]
-fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
-    let token = unique_token();
-    let mut run = harness_command(
-        &token,
+/// `netboot-harness run scenarios/direct-target.toml`, for the tests of
+/// what stops a run before it boots.
+fn run_direct_target(token: &str) -> std::process::Command {
+    harness_command(
+        token,
         &[
             "run",
             concat!(
@@ -492,7 +492,13 @@ fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
                 "/../scenarios/direct-target.toml"
             ),
         ],
-    );
+    )
+}
+
+#[test]
+fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
+    let token = unique_token();
+    let mut run = run_direct_target(&token);
     run.env("NETBOOT_QEMU_NICE", "20");
     let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
     assert!(!ok, "ran with NETBOOT_QEMU_NICE=20:\n{output}");
@@ -507,16 +513,7 @@ fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
 fn missing_fixtures_fail_the_run_naming_them_and_the_fetch_command() {
     let empty = tempfile::tempdir().expect("tempdir");
     let token = unique_token();
-    let mut run = harness_command(
-        &token,
-        &[
-            "run",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../scenarios/direct-target.toml"
-            ),
-        ],
-    );
+    let mut run = run_direct_target(&token);
     run.env("S390_PXELINUX_CACHE", empty.path())
         .env("S390_PXELINUX_OFFLINE", "1");
     let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
