@@ -438,7 +438,16 @@ impl Payloads {
 
     fn pxelinux(&self, kernel_id: &str, cmdline: &str) -> Result<PathBuf, HarnessError> {
         let payload = Payload::Pxelinux;
-        let kf = self.kernel(kernel_id, &payload)?;
+        // What `s390-pxelinux build --loader <id>` builds from (for the
+        // minimal loader: its kernel and its static kexec and atftp, built
+        // first if the cache lacks them).
+        let inputs = s390_pxelinux::build::fixture_inputs(
+            &self.lock,
+            &self.fixtures,
+            &self.cache,
+            kernel_id,
+        )
+        .map_err(|e| perr(&payload, e))?;
         // The image depends on the s390_pxelinux code linked into this
         // executable: its identity is part of the key.
         let exe = std::env::current_exe()
@@ -448,27 +457,23 @@ impl Payloads {
             .iter()
             .map(|g| format!("{}\n{}\n", g.dest, g.content))
             .collect();
+        let tftp_client = inputs
+            .tftp_client
+            .as_deref()
+            .map(file_identity)
+            .unwrap_or_default();
         let k = key(&[
             RECIPE_VERSION,
             "pxelinux",
             &exe,
             &guest,
             cmdline,
-            &file_identity(&kf.image),
-            &file_identity(&self.fixtures.busybox),
-            &file_identity(&self.fixtures.kexec),
-            &file_identity(&self.fixtures.tftp_client),
+            &file_identity(&inputs.kernel),
+            &file_identity(&inputs.busybox),
+            &file_identity(&inputs.kexec),
+            &tftp_client,
         ]);
         self.cached(&format!("pxelinux-{kernel_id}-{k}.0"), &payload, || {
-            // What `s390-pxelinux build --loader <id>` produces, with the
-            // scenario's command line.
-            let inputs = s390_pxelinux::build::fixture_inputs(
-                &self.lock,
-                &self.fixtures,
-                &self.cache,
-                kernel_id,
-            )
-            .map_err(|e| perr(&payload, e))?;
             let mut spec = inputs.default_spec();
             spec.cmdline = cmdline.to_string();
             // The compressed initramfs is reused from the fixture cache, as

@@ -125,6 +125,9 @@ pub enum BuildError {
     /// The minimal kernel could not be built.
     #[error(transparent)]
     MinimalKernel(Box<crate::minimal_kernel::MinimalKernelError>),
+    /// The minimal loader's static kexec and atftp could not be built.
+    #[error(transparent)]
+    LoaderTools(Box<crate::loader_tools::LoaderToolsError>),
     /// The output cannot be written.
     #[error(transparent)]
     Output(#[from] crate::atomic::AtomicWriteError),
@@ -133,6 +136,12 @@ pub enum BuildError {
 impl From<FixtureError> for BuildError {
     fn from(e: FixtureError) -> Self {
         BuildError::Fixtures(Box::new(e))
+    }
+}
+
+impl From<crate::loader_tools::LoaderToolsError> for BuildError {
+    fn from(e: crate::loader_tools::LoaderToolsError) -> Self {
+        BuildError::LoaderTools(Box::new(e))
     }
 }
 
@@ -326,8 +335,12 @@ pub fn build_image_cached(
             let data = read("--tftp-client", path)?;
             let deps = crate::elfdeps::resolve(path, &spec.sysroot)
                 .map_err(|e| BuildError::TftpClient(path.clone(), e))?;
-            add_libraries(&mut libraries, deps)?;
-            add_stdbuf(&mut libraries, &spec.sysroot)?;
+            // A static client (the minimal loader's) takes no preload: it
+            // buffers its stderr itself (crate::loader_tools).
+            if !deps.is_empty() {
+                add_libraries(&mut libraries, deps)?;
+                add_stdbuf(&mut libraries, &spec.sysroot)?;
+            }
             Some(data)
         }
         None => None,
@@ -437,6 +450,9 @@ pub fn default_inputs(cache: &Path, loader_kernel: &str) -> Result<DefaultInputs
         if minimal {
             host.kernel = crate::minimal_kernel::ensure(&lock, cache)?.kernel.image;
             host.modules = None;
+            let tools = crate::loader_tools::ensure(&lock, cache)?;
+            host.kexec = tools.kexec;
+            host.tftp_client = Some(tools.atftp);
         }
         return Ok(host);
     }
@@ -454,13 +470,21 @@ pub fn fixture_inputs(
 ) -> Result<DefaultInputs, BuildError> {
     let k = kernel_by_id(lock, set, cache, loader_kernel)?;
     let minimal = loader_kernel == crate::minimal_kernel::KERNEL_ID;
+    // The minimal loader runs its own static kexec and atftp: no libraries
+    // to unpack, no dynamic start per run (crate::loader_tools).
+    let (kexec, tftp_client) = if minimal {
+        let tools = crate::loader_tools::ensure(lock, cache)?;
+        (tools.kexec, tools.atftp)
+    } else {
+        (set.kexec.clone(), set.tftp_client.clone())
+    };
     Ok(DefaultInputs {
         kernel: k.image,
         modules: (!minimal).then_some(k.modules),
         busybox: set.busybox.clone(),
-        kexec: set.kexec.clone(),
+        kexec,
         sysroot: set.sysroot.clone(),
-        tftp_client: Some(set.tftp_client.clone()),
+        tftp_client: Some(tftp_client),
     })
 }
 

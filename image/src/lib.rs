@@ -26,11 +26,13 @@
 
 pub mod atomic;
 pub mod build;
+pub mod build_step;
 pub mod compress;
 pub mod cpio;
 pub mod fixtures;
 pub mod initramfs;
 pub mod inspect;
+pub mod loader_tools;
 pub mod minimal_kernel;
 pub mod pxelinux;
 

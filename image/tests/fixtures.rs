@@ -142,3 +142,33 @@ fn a_target_tool_that_asks_for_another_interpreter_is_an_error_naming_both() {
         assert!(err.contains(needle), "{needle:?} not in: {err}");
     }
 }
+
+#[test]
+fn a_source_tarball_with_another_checksum_is_refused_and_not_kept() {
+    let mut lock = Lock::embedded().expect("embedded lock");
+    let atftp = lock
+        .sources
+        .iter_mut()
+        .find(|s| s.name == "atftp")
+        .expect("atftp source");
+    atftp.sha256 = "0".repeat(64);
+    let file = atftp.file.clone();
+    let cache = scratch();
+    let err = s390_pxelinux::fixtures::ensure_source(&lock, cache.path(), "atftp")
+        .expect_err("a wrong pin must not pass")
+        .to_string();
+    assert!(
+        err.contains("package atftp version 0.8.0-3") && err.contains(&"0".repeat(64)),
+        "{err}"
+    );
+    assert!(err.contains("SHA-256"), "{err}");
+    let sources = cache.path().join("sources");
+    let left: Vec<String> = std::fs::read_dir(&sources)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{file}: a bad download was kept: {left:?}");
+}

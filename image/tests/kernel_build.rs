@@ -14,6 +14,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
+/// What `kernel build --json` names: the kernel's four files and the
+/// loader's static kexec and atftp.
+const SIX_FILES: [&str; 6] = [
+    "image",
+    "config",
+    "system_map",
+    "modules_builtin",
+    "kexec",
+    "atftp",
+];
+
 /// The minimal kernel in the default cache (built on first use; `ci/test`
 /// builds it before the tests).
 fn minimal() -> minimal_kernel::MinimalKernel {
@@ -52,7 +63,7 @@ fn the_minimal_kernel_has_every_fragment_option_and_kexec_without_modules() {
 }
 
 #[test]
-fn a_second_kernel_build_is_a_cache_hit_that_prints_the_four_files() {
+fn a_second_kernel_build_is_a_cache_hit_that_prints_the_six_files() {
     let k = minimal();
     let t = Instant::now();
     let out = scratch();
@@ -67,7 +78,7 @@ fn a_second_kernel_build_is_a_cache_hit_that_prints_the_four_files() {
     assert!(t.elapsed() < Duration::from_secs(30), "a cache hit rebuilt");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(v["release"], k.kernel.release.as_str());
-    for key in ["image", "config", "system_map", "modules_builtin"] {
+    for key in SIX_FILES {
         let p = PathBuf::from(v[key].as_str().expect(key));
         assert!(p.starts_with(out.path()), "{key}: {}", p.display());
         assert!(p.is_file(), "{key}: {}", p.display());
@@ -103,6 +114,12 @@ fn build_with_the_minimal_loader_carries_no_modules_and_inspect_says_minimal() {
     let paths = initrd_paths(&v);
     assert!(!paths.iter().any(|p| p.ends_with(".ko")), "{paths:?}");
     assert!(paths.contains(&"init"), "{paths:?}");
+    // Its kexec and atftp are the static loader tools: no ELF interpreter,
+    // no shared library, no libstdbuf to preload.
+    assert!(paths.contains(&"sbin/kexec"), "{paths:?}");
+    assert!(paths.contains(&"usr/bin/atftp"), "{paths:?}");
+    let shared = |p: &&str| p.ends_with(".so") || p.contains(".so.");
+    assert!(!paths.iter().any(shared), "{paths:?}");
     let text = s390_pxelinux(&["inspect", out.to_str().unwrap()]);
     assert!(
         text.stdout
@@ -118,6 +135,46 @@ fn build_with_the_minimal_loader_carries_no_modules_and_inspect_says_minimal() {
     let v: serde_json::Value = serde_json::from_str(&i.stdout).expect("json");
     assert_eq!(v["loader"], "other");
     assert!(v["modules"].as_u64().unwrap_or(0) >= 2, "{}", v["modules"]);
+    let paths = initrd_paths(&v);
+    assert!(paths.iter().any(|p| p.ends_with("libc.so.6")), "{paths:?}");
+}
+
+#[test]
+fn the_loader_tools_are_static_s390x_programs() {
+    use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+    let lock = Lock::embedded().expect("lock");
+    let tools = s390_pxelinux::loader_tools::ensure(&lock, &fixtures::default_cache_dir())
+        .expect("loader tools");
+    for path in [&tools.kexec, &tools.atftp] {
+        let data = std::fs::read(path).expect("read");
+        let elf = ElfFile64::<object::BigEndian>::parse(&*data)
+            .unwrap_or_else(|e| panic!("{}: not a 64-bit big-endian ELF: {e}", path.display()));
+        let header = elf.elf_header();
+        let endian = elf.endian();
+        assert_eq!(
+            header.e_machine(endian),
+            object::elf::EM_S390,
+            "{}",
+            path.display()
+        );
+        let segments = header
+            .program_headers(endian, &*data)
+            .expect("program headers");
+        assert!(
+            !segments
+                .iter()
+                .any(|s| s.p_type(endian) == object::elf::PT_INTERP
+                    || s.p_type(endian) == object::elf::PT_DYNAMIC),
+            "{} is dynamically linked",
+            path.display()
+        );
+    }
+    // The stderr buffer is linked into atftp: its `_STDBUF_E` check is there.
+    let atftp = std::fs::read(&tools.atftp).expect("atftp");
+    assert!(
+        atftp.windows(9).any(|w| w == b"_STDBUF_E"),
+        "atftp lacks the stderr buffer"
+    );
 }
 
 #[test]
@@ -151,14 +208,20 @@ fn without_a_cross_compiler_the_error_names_the_packages_and_the_install_command
     );
 }
 
-/// A cache directory for a from-scratch build: the pinned source package is
-/// shared with the default cache (read-only use), nothing else is there.
+/// A cache directory for a from-scratch build: the pinned source package
+/// and the loader tools' source tarballs are shared with the default cache
+/// (read-only use), nothing else is there.
 fn cache_with_source() -> tempfile::TempDir {
     let lock = Lock::embedded().expect("lock");
     let main = fixtures::default_cache_dir();
     fixtures::ensure_kernel_source(&lock, &main).expect("kernel source");
+    for s in &lock.sources {
+        fixtures::ensure_source(&lock, &main, &s.name).expect("source tarball");
+    }
     let d = scratch();
-    std::os::unix::fs::symlink(main.join("unpacked"), d.path().join("unpacked")).unwrap();
+    for shared in ["unpacked", "sources"] {
+        std::os::unix::fs::symlink(main.join(shared), d.path().join(shared)).unwrap();
+    }
     d
 }
 
@@ -275,7 +338,7 @@ fn two_builds_are_byte_identical() {
         serde_json::from_str::<serde_json::Value>(&r.stdout).expect("json")
     };
     let (x, y) = (build(a.path()), build(b.path()));
-    for key in ["image", "config", "system_map", "modules_builtin"] {
+    for key in SIX_FILES {
         let read = |v: &serde_json::Value| std::fs::read(v[key].as_str().unwrap()).unwrap();
         assert!(read(&x) == read(&y), "{key} differs between two builds");
     }

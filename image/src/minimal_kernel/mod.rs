@@ -15,9 +15,9 @@ pub mod toolchain;
 use crate::fixtures::lock::Lock;
 use crate::fixtures::{FixtureError, KernelFixture};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 use toolchain::Toolchain;
 
@@ -100,13 +100,8 @@ pub enum MinimalKernelError {
         dropped: Vec<fragment::Dropped>,
     },
     /// A build step failed.
-    #[error("kernel build: `{step}` failed ({status}); last lines of {}:\n{tail}", log.display())]
-    Step {
-        step: String,
-        status: String,
-        log: PathBuf,
-        tail: String,
-    },
+    #[error("kernel build: {0}")]
+    Step(#[from] crate::build_step::StepError),
     /// Filesystem trouble in the cache or the build tree.
     #[error("kernel build: {path}: {source}")]
     Io {
@@ -298,7 +293,7 @@ fn fragment_digest() -> String {
 }
 
 /// Removes build directories whose builder is gone.
-fn sweep_stale_builds(root: &Path) {
+pub(crate) fn sweep_stale_builds(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -497,9 +492,8 @@ fn unpack_source(tarball: &Path, work: &Path) -> Result<PathBuf, MinimalKernelEr
     }
 }
 
-/// Runs one step with its output appended to the log (and, with `progress`,
-/// each compiled object counted). The child is its own process group and
-/// gets SIGTERM when this process dies, so no compiler outlives the build.
+/// [`crate::build_step::run`] for a kernel build step, counting each
+/// compiled object (kbuild's `CC`/`AS`/`LD`/`AR` lines) when given `progress`.
 fn run(
     cmd: &mut Command,
     step: &str,
@@ -507,73 +501,18 @@ fn run(
     log_path: &Path,
     mut progress: Option<&mut BuildProgress>,
 ) -> Result<(), MinimalKernelError> {
-    let _ = writeln!(log, "\n$ {step}");
-    let stderr = log.try_clone().map_err(io_err(log_path))?;
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr))
-        .stdin(Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::setpgid(0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| MinimalKernelError::Step {
-        step: step.to_string(),
-        status: format!("cannot start: {e}"),
-        log: log_path.to_path_buf(),
-        tail: String::new(),
-    })?;
-    let group = ChildGroup(child.id());
-    if let Some(out) = child.stdout.take() {
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = writeln!(log, "{line}");
-            if let Some(p) = progress.as_deref_mut() {
-                let t = line.trim_start();
-                if ["CC ", "AS ", "LD ", "AR "]
-                    .iter()
-                    .any(|k| t.starts_with(k))
-                {
-                    p.object();
-                }
+    crate::build_step::run(cmd, step, log, log_path, |line| {
+        if let Some(p) = progress.as_deref_mut() {
+            let t = line.trim_start();
+            if ["CC ", "AS ", "LD ", "AR "]
+                .iter()
+                .any(|k| t.starts_with(k))
+            {
+                p.object();
             }
         }
-    }
-    let status = child.wait().map_err(io_err(log_path))?;
-    std::mem::forget(group);
-    let _ = log.flush();
-    if status.success() {
-        return Ok(());
-    }
-    Err(MinimalKernelError::Step {
-        step: step.to_string(),
-        status: status.to_string(),
-        log: log_path.to_path_buf(),
-        tail: tail(log_path, 25),
     })
-}
-
-/// Kills a child's process group when dropped before the child was reaped
-/// (an error or a panic while reading its output).
-struct ChildGroup(u32);
-
-impl Drop for ChildGroup {
-    fn drop(&mut self) {
-        // SAFETY: plain syscall; a negative pid names the process group.
-        unsafe {
-            libc::kill(-(self.0 as i32), libc::SIGTERM);
-        }
-    }
-}
-
-/// The last `n` lines of a file.
-fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    .map_err(MinimalKernelError::from)
 }
 
 #[cfg(test)]
@@ -633,14 +572,5 @@ mod tests {
         assert!(live.is_dir());
         assert!(!dead.exists());
         assert!(entry.is_dir());
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("log");
-        std::fs::write(&p, "a\nb\nc\nd\n").unwrap();
-        assert_eq!(tail(&p, 2), "c\nd");
-        assert_eq!(tail(&p, 10), "a\nb\nc\nd");
     }
 }

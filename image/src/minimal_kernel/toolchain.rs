@@ -1,8 +1,10 @@
-//! The host tools a kernel build needs: the s390x C compiler (the
-//! `s390x-linux-gnu-` cross toolchain, or the native gcc on an s390x host)
-//! and kbuild's helpers (make, flex, bison, bc, lz4). Owns finding them on
-//! `PATH`, naming the Debian packages of the missing ones, and the version
-//! text that goes into the build's cache key. It must not run a build.
+//! The host tools the builds from source need: the s390x C compiler (the
+//! `s390x-linux-gnu-` cross toolchain, or the native gcc on an s390x host),
+//! kbuild's helpers (make, flex, bison, bc, lz4) for the minimal kernel, and
+//! autotools with the s390x static C library for the loader's static
+//! programs ([`crate::loader_tools`]). Owns finding them, naming the Debian
+//! packages of the missing ones, and the version text that goes into each
+//! build's cache key. It must not run a build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,13 +27,15 @@ pub struct Toolchain {
 /// Tools are missing: names each with the package that provides it.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the minimal kernel build needs {} (missing on PATH); install them with \
+    "{build} needs {} (missing); install them with \
      `apt-get install {}` (or run `{INSTALL_HINT}`, which installs them)",
     .missing.iter().map(|(t, p)| format!("{t} (package {p})")).collect::<Vec<_>>().join(", "),
     .missing.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(" ")
 )]
 pub struct MissingTools {
-    /// (program, Debian package) pairs.
+    /// Which build needs them ("the minimal kernel build").
+    pub build: &'static str,
+    /// (program or file, Debian package) pairs.
     pub missing: Vec<(String, String)>,
 }
 
@@ -72,6 +76,53 @@ pub fn required(native: bool) -> Vec<(String, String)> {
     tools
 }
 
+/// The programs the loader tools build runs ([`crate::loader_tools`]),
+/// with their Debian packages, for this host.
+pub fn required_for_loader_tools(native: bool) -> Vec<(String, String)> {
+    let mut tools: Vec<(String, String)> = [
+        ("make", "make"),
+        ("autoconf", "autoconf"),
+        ("autoheader", "autoconf"),
+        ("automake", "automake"),
+        ("aclocal", "automake"),
+    ]
+    .iter()
+    .map(|(t, p)| (t.to_string(), p.to_string()))
+    .collect();
+    if native {
+        tools.push(("gcc".into(), "gcc".into()));
+        tools.push(("strip".into(), "binutils".into()));
+    } else {
+        tools.push((format!("{CROSS_PREFIX}gcc"), "gcc-s390x-linux-gnu".into()));
+        tools.push((
+            format!("{CROSS_PREFIX}strip"),
+            "binutils-s390x-linux-gnu".into(),
+        ));
+    }
+    tools
+}
+
+/// The s390x static C library the compiler links with `-static`, found
+/// through the compiler itself (`-print-file-name=libc.a`).
+pub fn static_libc(cross_compile: &str) -> Option<PathBuf> {
+    let out = Command::new(format!("{cross_compile}gcc"))
+        .arg("-print-file-name=libc.a")
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    // Without the library gcc prints the bare name back.
+    (path.is_absolute() && path.is_file()).then_some(path)
+}
+
+/// The Debian package holding the s390x static C library.
+pub fn static_libc_package(native: bool) -> &'static str {
+    if native {
+        "libc6-dev"
+    } else {
+        "libc6-dev-s390x-cross"
+    }
+}
+
 fn first_line(program: &str) -> String {
     Command::new(program)
         .arg("--version")
@@ -95,7 +146,10 @@ impl Toolchain {
             .filter(|(t, _)| which(t).is_none())
             .collect();
         if !missing.is_empty() {
-            return Err(MissingTools { missing });
+            return Err(MissingTools {
+                build: "the minimal kernel build",
+                missing,
+            });
         }
         let cross_compile = if native { "" } else { CROSS_PREFIX }.to_string();
         let version = format!(
@@ -118,6 +172,7 @@ mod tests {
     #[test]
     fn missing_tools_name_programs_packages_and_the_install_command() {
         let e = MissingTools {
+            build: "the minimal kernel build",
             missing: vec![
                 ("s390x-linux-gnu-gcc".into(), "gcc-s390x-linux-gnu".into()),
                 ("flex".into(), "flex".into()),

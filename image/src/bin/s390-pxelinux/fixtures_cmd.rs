@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Subcommand)]
 pub enum FixturesAction {
     /// Fetch (if missing) and unpack every pinned package (the kernel source
-    /// too, which `build` alone never fetches); print their paths.
+    /// too, which `build` alone never fetches) and fetch the pinned source
+    /// tarballs; print their paths.
     Fetch {
         /// Lock file to use instead of the one embedded in the binary.
         #[arg(long)]
@@ -40,12 +41,28 @@ pub fn run(action: FixturesAction, cache: &Path) -> Result<()> {
             println!("kexec: {}", set.kexec.display());
             println!("sysroot: {}", set.sysroot.display());
             println!("kernel source: {}", source.display());
+            for s in &lock.sources {
+                let path = fixtures::ensure_source(&lock, cache, &s.name)?;
+                println!("source {}: {}", s.name, path.display());
+            }
         }
         FixturesAction::Update { lock } => {
-            let new = fixtures::resolve_newest(cache).context("re-resolving fixtures")?;
+            let current = if lock.is_file() {
+                Lock::load(&lock)?
+            } else {
+                Lock::embedded()?
+            };
+            let (new, warnings) = fixtures::resolve_newest(cache, current.sources)
+                .context("re-resolving fixtures")?;
             new.save(&lock)?;
             for p in &new.packages {
                 println!("{:?}: {} {}", p.role, p.name, p.version);
+            }
+            for s in &new.sources {
+                println!("source (kept): {} {} {}", s.name, s.version, s.file);
+            }
+            for w in &warnings {
+                eprintln!("s390-pxelinux: fixtures update: warning: {w}");
             }
             println!("wrote {}", lock.display());
         }

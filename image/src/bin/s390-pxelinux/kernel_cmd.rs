@@ -1,6 +1,7 @@
 //! `s390-pxelinux kernel build`: builds (or finds in the cache) the minimal
-//! kernel and reports, or copies out, its files. Argument parsing and
-//! reporting only; the build is [`s390_pxelinux::minimal_kernel`].
+//! kernel and the minimal loader's static kexec and atftp, and reports, or
+//! copies out, their files. Argument parsing and reporting only; the builds
+//! are [`s390_pxelinux::minimal_kernel`] and [`s390_pxelinux::loader_tools`].
 
 use anyhow::{Context, Result};
 use s390_pxelinux::fixtures::lock::Lock;
@@ -11,11 +12,12 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Subcommand)]
 pub enum KernelAction {
     /// Build the minimal s390x kernel from the pinned linux-source-6.12 with
-    /// tinyconfig + image/minimal-kernel/fragment.config (cached: a second
-    /// run returns at once); print the paths of its image, .config,
-    /// System.map and modules.builtin.
+    /// tinyconfig + image/minimal-kernel/fragment.config, and the minimal
+    /// loader's static kexec and atftp from their pinned sources (cached: a
+    /// second run returns at once); print the paths of the kernel's image,
+    /// .config, System.map and modules.builtin and of kexec and atftp.
     Build {
-        /// Also copy the four files into this directory (created if needed).
+        /// Also copy the six files into this directory (created if needed).
         #[arg(short, long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
         /// Print the paths as JSON.
@@ -30,11 +32,14 @@ pub fn run(action: KernelAction, cache: &Path) -> Result<()> {
         KernelAction::Build { output_dir, json } => {
             let lock = Lock::embedded()?;
             let k = minimal_kernel::ensure(&lock, cache)?;
+            let tools = s390_pxelinux::loader_tools::ensure(&lock, cache)?;
             let files = [
                 ("image", &k.kernel.image),
                 ("config", &k.config),
                 ("system_map", &k.system_map),
                 ("modules_builtin", &k.modules_builtin),
+                ("kexec", &tools.kexec),
+                ("atftp", &tools.atftp),
             ];
             let mut shown: Vec<(&str, PathBuf)> =
                 files.iter().map(|(n, p)| (*n, p.to_path_buf())).collect();
