@@ -343,3 +343,66 @@ fn two_builds_are_byte_identical() {
         assert!(read(&x) == read(&y), "{key} differs between two builds");
     }
 }
+
+/// A cache sharing the default cache's packages, kernel source, source
+/// tarballs, sysroot and minimal kernel (read-only use), with no loader
+/// tools: `kernel build` on it finds the kernel and builds only the tools.
+fn cache_without_loader_tools() -> tempfile::TempDir {
+    minimal();
+    let d = cache_with_source();
+    let main = fixtures::default_cache_dir();
+    for e in std::fs::read_dir(&main).expect("cache").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "minimal-kernel" || name.starts_with("sysroot-") {
+            std::os::unix::fs::symlink(e.path(), d.path().join(&name)).unwrap();
+        }
+    }
+    d
+}
+
+#[test]
+#[ignore = "slow (~30 s, two loader tools builds): run by ci/nightly kernel-reproducible"]
+fn a_loader_tools_build_killed_midway_leaves_no_entry_and_the_next_completes() {
+    let cache = cache_without_loader_tools();
+    let root = cache.path().join("loader-tools");
+    let mut first = start_build_until(cache.path(), "loader tools: compiling kexec-tools");
+    std::thread::sleep(Duration::from_secs(1));
+    first.kill().expect("kill");
+    let _ = first.wait();
+    wait_no_processes_under(cache.path());
+    let left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| n.starts_with('.') || n.ends_with(".log")),
+        "a killed build left an entry: {left:?}"
+    );
+    assert!(left.iter().any(|n| n.starts_with(".build-")), "{left:?}");
+    // The next run sweeps the dead build and completes.
+    let r = s390_pxelinux_env(
+        &[
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "kernel",
+            "build",
+            "--json",
+        ],
+        &[("S390_PXELINUX_OFFLINE", "1")],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    for key in ["kexec", "atftp"] {
+        let p = PathBuf::from(v[key].as_str().expect(key));
+        assert!(p.starts_with(&root), "{key}: {}", p.display());
+    }
+    let stale: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".build-"))
+        .collect();
+    assert!(stale.is_empty(), "{stale:?}");
+}
