@@ -1,13 +1,52 @@
-//! One step of a build from source (a `make`, a `configure`): runs the
-//! command with its output appended to the build's log, hands each stdout
-//! line to the caller (for progress), and on failure reports the step, its
-//! exit status, the log's path and its last lines. Owns the child's process
-//! group, so no compiler outlives the build. It must not decide what to
-//! build or where the result goes.
+//! The shared mechanics of a build from source: unpacking a source tarball
+//! ([`unpack_tarball`]) and running one step (a `make`, a `configure`) with
+//! its output appended to the build's log, each stdout line handed to the
+//! caller (for progress), and on failure the step, its exit status, the
+//! log's path and its last lines reported ([`run`]). Owns the child's
+//! process group, so no compiler outlives the build. It must not decide
+//! what to build or where the result goes.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// Unpacks a `.tar.xz` or `.tar.gz` into `dest` and returns its one top
+/// directory. Entry by entry, not `tar::Archive::unpack`: kexec-tools
+/// 2.0.25's tarball holds a hard link to itself
+/// (`purgatory/arch/i386/entry32-16.S`), which GNU tar passes over and
+/// `unpack` refuses; it is skipped here too.
+pub fn unpack_tarball(tarball: &Path, dest: &Path) -> std::io::Result<PathBuf> {
+    let file = std::fs::File::open(tarball)?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let decoded: Box<dyn std::io::Read> = if tarball.to_string_lossy().ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new(reader))
+    } else {
+        Box::new(flate2::read::GzDecoder::new(reader))
+    };
+    let mut archive = tar::Archive::new(decoded);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    std::fs::create_dir_all(dest)?;
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let self_link = entry.header().entry_type().is_hard_link()
+            && entry.link_name().ok().flatten().as_deref() == Some(path.as_path());
+        if !self_link {
+            entry.unpack_in(dest)?;
+        }
+    }
+    let mut tops = std::fs::read_dir(dest)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir());
+    match (tops.next(), tops.next()) {
+        (Some(top), None) => Ok(top),
+        _ => Err(std::io::Error::other(
+            "expected one top-level directory in the tarball",
+        )),
+    }
+}
 
 /// A step that failed, or the log that could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +148,29 @@ fn tail(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tarball_unpacks_to_its_one_top_directory_even_with_a_hard_link_to_itself() {
+        let d = tempfile::tempdir().unwrap();
+        let tarball = d.path().join("t.tar.gz");
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&tarball).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "top/a.S", &b"abc"[..]).unwrap();
+        let mut l = tar::Header::new_gnu();
+        l.set_entry_type(tar::EntryType::Link);
+        l.set_size(0);
+        b.append_link(&mut l, "top/a.S", "top/a.S").unwrap();
+        b.into_inner().unwrap().finish().unwrap();
+        let top = unpack_tarball(&tarball, &d.path().join("out")).unwrap();
+        assert_eq!(top, d.path().join("out/top"));
+        assert_eq!(std::fs::read(top.join("a.S")).unwrap(), b"abc");
+    }
 
     #[test]
     fn tail_keeps_the_last_lines() {

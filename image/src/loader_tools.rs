@@ -141,7 +141,7 @@ impl Compiler {
             "autoconf".into(),
             "automake".into(),
         ] {
-            identity.push_str(&first_line(&program));
+            identity.push_str(&toolchain::first_line(&program));
             identity.push('\n');
         }
         identity.push_str(&format!("libc.a {libc_sha}\n"));
@@ -150,20 +150,6 @@ impl Compiler {
             identity,
         })
     }
-}
-
-fn first_line(program: &str) -> String {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
 }
 
 /// Where the loader tools live in the fixture cache.
@@ -259,45 +245,9 @@ pub fn ensure(lock: &Lock, cache: &Path) -> Result<LoaderTools, LoaderToolsError
     })
 }
 
-/// Unpacks a `.tar.xz` or `.tar.gz` into `work/<sub>` and returns its one
-/// top directory.
+/// Unpacks a source tarball into `work/<sub>`; returns its top directory.
 fn unpack(tarball: &Path, work: &Path, sub: &str) -> Result<PathBuf, LoaderToolsError> {
-    let file = std::fs::File::open(tarball).map_err(io_err(tarball))?;
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let name = tarball.to_string_lossy();
-    let decoded: Box<dyn std::io::Read> = if name.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new(reader))
-    } else {
-        Box::new(flate2::read::GzDecoder::new(reader))
-    };
-    let mut archive = tar::Archive::new(decoded);
-    archive.set_preserve_permissions(true);
-    let dest = work.join(sub);
-    std::fs::create_dir_all(&dest).map_err(io_err(&dest))?;
-    // Entry by entry, not `Archive::unpack`: kexec-tools 2.0.25's tarball
-    // holds a hard link to itself (purgatory/arch/i386/entry32-16.S), which
-    // GNU tar passes over and `unpack` refuses. It is skipped here too.
-    for entry in archive.entries().map_err(io_err(tarball))? {
-        let mut entry = entry.map_err(io_err(tarball))?;
-        let path = entry.path().map_err(io_err(tarball))?.into_owned();
-        let self_link = entry.header().entry_type().is_hard_link()
-            && entry.link_name().ok().flatten().as_deref() == Some(path.as_path());
-        if !self_link {
-            entry.unpack_in(&dest).map_err(io_err(tarball))?;
-        }
-    }
-    let mut tops = std::fs::read_dir(&dest)
-        .map_err(io_err(&dest))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir());
-    match (tops.next(), tops.next()) {
-        (Some(top), None) => Ok(top),
-        _ => Err(LoaderToolsError::Io {
-            path: tarball.to_path_buf(),
-            source: std::io::Error::other("expected one top-level directory in the tarball"),
-        }),
-    }
+    crate::build_step::unpack_tarball(tarball, &work.join(sub)).map_err(io_err(tarball))
 }
 
 /// One build into `root/<key>`: unpack, configure, make, strip, collect.

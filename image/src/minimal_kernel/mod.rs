@@ -470,26 +470,7 @@ fn build(
 
 /// Unpacks the `linux-source-*.tar.xz` into `work` and returns its top directory.
 fn unpack_source(tarball: &Path, work: &Path) -> Result<PathBuf, MinimalKernelError> {
-    let file = std::fs::File::open(tarball).map_err(io_err(tarball))?;
-    let xz = liblzma::read::XzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-    let mut archive = tar::Archive::new(xz);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    let dest = work.join("tree");
-    std::fs::create_dir_all(&dest).map_err(io_err(&dest))?;
-    archive.unpack(&dest).map_err(io_err(tarball))?;
-    let mut tops = std::fs::read_dir(&dest)
-        .map_err(io_err(&dest))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir());
-    match (tops.next(), tops.next()) {
-        (Some(top), None) => Ok(top),
-        _ => Err(MinimalKernelError::Io {
-            path: tarball.to_path_buf(),
-            source: std::io::Error::other("expected one top-level directory in the source tarball"),
-        }),
-    }
+    crate::build_step::unpack_tarball(tarball, &work.join("tree")).map_err(io_err(tarball))
 }
 
 /// [`crate::build_step::run`] for a kernel build step, counting each

@@ -123,7 +123,8 @@ pub fn static_libc_package(native: bool) -> &'static str {
     }
 }
 
-fn first_line(program: &str) -> String {
+/// The first line of `<program> --version` (empty when it cannot run).
+pub fn first_line(program: &str) -> String {
     Command::new(program)
         .arg("--version")
         .output()
