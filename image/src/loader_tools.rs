@@ -126,7 +126,7 @@ impl Compiler {
         }
         let Some(libc) = libc.filter(|_| missing.is_empty()) else {
             return Err(MissingTools {
-                build: "the minimal loader's static kexec and atftp",
+                build: "the build of the minimal loader's static kexec and atftp",
                 missing,
             });
         };

@@ -361,6 +361,38 @@ fn cache_without_loader_tools() -> tempfile::TempDir {
 }
 
 #[test]
+fn without_autotools_the_loader_tools_error_names_the_packages_and_nothing_is_written() {
+    let cache = cache_without_loader_tools();
+    let out = cache.path().join("pxelinux.0");
+    // No compiler and no autotools on PATH: the kernel is found in the cache
+    // (an entry of this source and fragment), the loader tools are not.
+    let r = s390_pxelinux_env(
+        &[
+            "--cache-dir",
+            cache.path().to_str().unwrap(),
+            "build",
+            "--loader",
+            "minimal",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[("PATH", "/nonexistent"), ("S390_PXELINUX_OFFLINE", "1")],
+    );
+    assert!(!r.ok, "succeeded without tools: {}", r.stdout);
+    for want in [
+        "the build of the minimal loader's static kexec and atftp needs",
+        "autoconf (package autoconf)",
+        "automake (package automake)",
+        "s390x-linux-gnu-gcc (package gcc-s390x-linux-gnu)",
+        "`apt-get install make autoconf automake gcc-s390x-linux-gnu binutils-s390x-linux-gnu`",
+        "ci/install-deps",
+    ] {
+        assert!(r.stderr.contains(want), "missing {want:?} in: {}", r.stderr);
+    }
+    assert!(!out.exists(), "a failed build wrote {}", out.display());
+}
+
+#[test]
 #[ignore = "slow (~30 s, two loader tools builds): run by ci/nightly kernel-reproducible"]
 fn a_loader_tools_build_killed_midway_leaves_no_entry_and_the_next_completes() {
     let cache = cache_without_loader_tools();

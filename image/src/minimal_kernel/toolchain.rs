@@ -30,13 +30,24 @@ pub struct Toolchain {
     "{build} needs {} (missing); install them with \
      `apt-get install {}` (or run `{INSTALL_HINT}`, which installs them)",
     .missing.iter().map(|(t, p)| format!("{t} (package {p})")).collect::<Vec<_>>().join(", "),
-    .missing.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join(" ")
+    unique_packages(.missing).join(" ")
 )]
 pub struct MissingTools {
     /// Which build needs them ("the minimal kernel build").
     pub build: &'static str,
     /// (program or file, Debian package) pairs.
     pub missing: Vec<(String, String)>,
+}
+
+/// The Debian packages of `missing`, each once, in the order first named.
+fn unique_packages(missing: &[(String, String)]) -> Vec<&str> {
+    let mut packages: Vec<&str> = Vec::new();
+    for (_, p) in missing {
+        if !packages.contains(&p.as_str()) {
+            packages.push(p);
+        }
+    }
+    packages
 }
 
 /// Finds `program` on `PATH`.
@@ -189,6 +200,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ci/install-deps"), "{text}");
+    }
+
+    #[test]
+    fn a_package_that_provides_two_missing_programs_is_named_once() {
+        let e = MissingTools {
+            build: "the build of the minimal loader's static kexec and atftp",
+            missing: vec![
+                ("autoconf".into(), "autoconf".into()),
+                ("autoheader".into(), "autoconf".into()),
+                ("libc.a".into(), "libc6-dev-s390x-cross".into()),
+            ],
+        };
+        assert!(
+            e.to_string()
+                .contains("`apt-get install autoconf libc6-dev-s390x-cross`"),
+            "{e}"
+        );
     }
 
     #[test]
