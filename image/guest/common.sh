@@ -1,10 +1,11 @@
 # shellcheck shell=sh
 # Variables set here are used by the scripts that source this file.
 # shellcheck disable=SC2034
-# common.sh: shared helpers of the guest PXELINUX client, sourced by init,
-# dhcp-event and boot. Owns console markers, kernel command-line knobs, the
-# lease file, PXELINUX path resolution and transfers (tftp/wget). Must not
-# parse configuration files (config.awk does) nor decide what to boot (boot).
+# common.sh: shared helpers of the guest PXELINUX client, sourced by init
+# and boot (dhcp-event takes only its exported paths). Owns console
+# markers, kernel command-line knobs, the lease file, PXELINUX path
+# resolution and transfers (tftp/wget). Must not parse configuration files
+# (config.awk does) nor decide what to boot (boot).
 #
 # Test hooks (all default to the real guest): PXE_ROOT prefixes every file
 # the client reads or writes (/proc, /sys, /etc/pxe, /run, /tmp); PXE_BIN
