@@ -14,7 +14,7 @@
 use crate::build_step::StepError;
 use crate::fixtures::lock::Lock;
 use crate::fixtures::FixtureError;
-use crate::minimal_kernel::toolchain::{self, MissingTools, CROSS_PREFIX};
+use crate::minimal_kernel::toolchain::{MissingTools, Toolchain};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -100,58 +100,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LoaderToolsError + '_ {
     }
 }
 
-/// The compiler and what identifies it in the key.
-struct Compiler {
-    /// `s390x-linux-gnu-` or empty on an s390x host.
-    cross_compile: String,
-    /// Versions of gcc, strip, make, autoconf and automake, and the static
-    /// libc's SHA-256 (it is linked into the programs).
-    identity: String,
-}
-
-impl Compiler {
-    fn detect() -> Result<Compiler, MissingTools> {
-        let native = std::env::consts::ARCH == "s390x";
-        let mut missing: Vec<(String, String)> = toolchain::required_for_loader_tools(native)
-            .into_iter()
-            .filter(|(t, _)| toolchain::which(t).is_none())
-            .collect();
-        let cross_compile = if native { "" } else { CROSS_PREFIX }.to_string();
-        let libc = toolchain::static_libc(&cross_compile);
-        if libc.is_none() && missing.iter().all(|(t, _)| !t.ends_with("gcc")) {
-            missing.push((
-                "libc.a".into(),
-                toolchain::static_libc_package(native).into(),
-            ));
-        }
-        let Some(libc) = libc.filter(|_| missing.is_empty()) else {
-            return Err(MissingTools {
-                build: "the build of the minimal loader's static kexec and atftp",
-                missing,
-            });
-        };
-        let libc_sha = std::fs::read(&libc)
-            .map(|b| hex::encode(Sha256::digest(&b)))
-            .unwrap_or_default();
-        let mut identity = String::new();
-        for program in [
-            format!("{cross_compile}gcc"),
-            format!("{cross_compile}strip"),
-            "make".into(),
-            "autoconf".into(),
-            "automake".into(),
-        ] {
-            identity.push_str(&toolchain::first_line(&program));
-            identity.push('\n');
-        }
-        identity.push_str(&format!("libc.a {libc_sha}\n"));
-        Ok(Compiler {
-            cross_compile,
-            identity,
-        })
-    }
-}
-
 /// Where the loader tools live in the fixture cache.
 pub fn cache_root(cache: &Path) -> PathBuf {
     cache.join("loader-tools")
@@ -171,11 +119,11 @@ fn sources_digest(lock: &Lock) -> String {
     hex::encode(h.finalize())
 }
 
-fn key(sources: &str, compiler: &Compiler) -> String {
+fn key(sources: &str, toolchain: &Toolchain) -> String {
     let mut h = Sha256::new();
     h.update(sources.as_bytes());
     h.update(b"\0");
-    h.update(compiler.identity.as_bytes());
+    h.update(toolchain.version.as_bytes());
     for (k, v) in BUILD_ENV {
         h.update(format!("{k}={v}\0").as_bytes());
     }
@@ -212,11 +160,11 @@ fn find_any(root: &Path, sources: &str) -> Option<LoaderTools> {
 pub fn ensure(lock: &Lock, cache: &Path) -> Result<LoaderTools, LoaderToolsError> {
     let root = cache_root(cache);
     let sources = sources_digest(lock);
-    let compiler = match Compiler::detect() {
+    let toolchain = match Toolchain::detect_for_loader_tools() {
         Ok(c) => c,
         Err(missing) => return find_any(&root, &sources).ok_or(missing.into()),
     };
-    let key = key(&sources, &compiler);
+    let key = key(&sources, &toolchain);
     let dir = root.join(&key);
     if let Some(t) = load(&dir) {
         return Ok(t);
@@ -234,7 +182,7 @@ pub fn ensure(lock: &Lock, cache: &Path) -> Result<LoaderTools, LoaderToolsError
     build(
         &kexec_tarball,
         &atftp_tarball,
-        &compiler,
+        &toolchain,
         &sources,
         &root,
         &key,
@@ -254,7 +202,7 @@ fn unpack(tarball: &Path, work: &Path, sub: &str) -> Result<PathBuf, LoaderTools
 fn build(
     kexec_tarball: &Path,
     atftp_tarball: &Path,
-    compiler: &Compiler,
+    toolchain: &Toolchain,
     sources: &str,
     root: &Path,
     key: &str,
@@ -277,9 +225,9 @@ fn build(
         "# loader tools {key}: {} and {}\n# toolchain:\n{}",
         kexec_tarball.display(),
         atftp_tarball.display(),
-        compiler.identity
+        toolchain.version
     );
-    let cross = &compiler.cross_compile;
+    let cross = &toolchain.cross_compile;
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -390,20 +338,20 @@ fn build(
 mod tests {
     use super::*;
 
-    fn compiler(identity: &str) -> Compiler {
-        Compiler {
-            cross_compile: CROSS_PREFIX.into(),
-            identity: identity.into(),
+    fn toolchain(version: &str) -> Toolchain {
+        Toolchain {
+            cross_compile: crate::minimal_kernel::toolchain::CROSS_PREFIX.into(),
+            version: version.into(),
         }
     }
 
     #[test]
-    fn the_key_changes_with_sources_and_compiler() {
-        let base = key("s1", &compiler("gcc 12\nlibc.a aa\n"));
-        assert_eq!(base, key("s1", &compiler("gcc 12\nlibc.a aa\n")));
-        assert_ne!(base, key("s2", &compiler("gcc 12\nlibc.a aa\n")));
-        assert_ne!(base, key("s1", &compiler("gcc 13\nlibc.a aa\n")));
-        assert_ne!(base, key("s1", &compiler("gcc 12\nlibc.a ab\n")));
+    fn the_key_changes_with_sources_and_toolchain() {
+        let base = key("s1", &toolchain("gcc 12\nlibc.a aa\n"));
+        assert_eq!(base, key("s1", &toolchain("gcc 12\nlibc.a aa\n")));
+        assert_ne!(base, key("s2", &toolchain("gcc 12\nlibc.a aa\n")));
+        assert_ne!(base, key("s1", &toolchain("gcc 13\nlibc.a aa\n")));
+        assert_ne!(base, key("s1", &toolchain("gcc 12\nlibc.a ab\n")));
     }
 
     #[test]

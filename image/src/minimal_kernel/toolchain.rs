@@ -6,6 +6,7 @@
 //! packages of the missing ones, and the version text that goes into each
 //! build's cache key. It must not run a build.
 
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,7 +21,8 @@ pub const INSTALL_HINT: &str = "ci/install-deps";
 pub struct Toolchain {
     /// `CROSS_COMPILE` value (empty on an s390x host).
     pub cross_compile: String,
-    /// First line of `<cc> --version` and `<ld> --version`: part of the cache key.
+    /// The tools' `--version` first lines (and, for the loader tools, the
+    /// static libc's SHA-256): part of the build's cache key.
     pub version: String,
 }
 
@@ -89,7 +91,7 @@ pub fn required(native: bool) -> Vec<(String, String)> {
 
 /// The programs the loader tools build runs ([`crate::loader_tools`]),
 /// with their Debian packages, for this host.
-pub fn required_for_loader_tools(native: bool) -> Vec<(String, String)> {
+fn required_for_loader_tools(native: bool) -> Vec<(String, String)> {
     let mut tools: Vec<(String, String)> = [
         ("make", "make"),
         ("autoconf", "autoconf"),
@@ -115,7 +117,7 @@ pub fn required_for_loader_tools(native: bool) -> Vec<(String, String)> {
 
 /// The s390x static C library the compiler links with `-static`, found
 /// through the compiler itself (`-print-file-name=libc.a`).
-pub fn static_libc(cross_compile: &str) -> Option<PathBuf> {
+fn static_libc(cross_compile: &str) -> Option<PathBuf> {
     let out = Command::new(format!("{cross_compile}gcc"))
         .arg("-print-file-name=libc.a")
         .output()
@@ -126,7 +128,7 @@ pub fn static_libc(cross_compile: &str) -> Option<PathBuf> {
 }
 
 /// The Debian package holding the s390x static C library.
-pub fn static_libc_package(native: bool) -> &'static str {
+fn static_libc_package(native: bool) -> &'static str {
     if native {
         "libc6-dev"
     } else {
@@ -135,7 +137,7 @@ pub fn static_libc_package(native: bool) -> &'static str {
 }
 
 /// The first line of `<program> --version` (empty when it cannot run).
-pub fn first_line(program: &str) -> String {
+fn first_line(program: &str) -> String {
     Command::new(program)
         .arg("--version")
         .output()
@@ -149,27 +151,80 @@ pub fn first_line(program: &str) -> String {
         .unwrap_or_default()
 }
 
+fn native_host() -> bool {
+    std::env::consts::ARCH == "s390x"
+}
+
+/// The programs of `required` that are not on `PATH`.
+fn missing_programs(required: Vec<(String, String)>) -> Vec<(String, String)> {
+    required
+        .into_iter()
+        .filter(|(t, _)| which(t).is_none())
+        .collect()
+}
+
+fn cross_compile(native: bool) -> String {
+    if native { "" } else { CROSS_PREFIX }.to_string()
+}
+
 impl Toolchain {
-    /// The toolchain of this host, or the list of what is missing.
+    /// The minimal kernel's toolchain on this host, or the list of what is
+    /// missing.
     pub fn detect() -> Result<Toolchain, MissingTools> {
-        let native = std::env::consts::ARCH == "s390x";
-        let missing: Vec<(String, String)> = required(native)
-            .into_iter()
-            .filter(|(t, _)| which(t).is_none())
-            .collect();
+        let native = native_host();
+        let missing = missing_programs(required(native));
         if !missing.is_empty() {
             return Err(MissingTools {
                 build: "the minimal kernel build",
                 missing,
             });
         }
-        let cross_compile = if native { "" } else { CROSS_PREFIX }.to_string();
+        let cross_compile = cross_compile(native);
         let version = format!(
             "{}\n{}\n{}",
             first_line(&format!("{cross_compile}gcc")),
             first_line(&format!("{cross_compile}ld")),
             first_line("make")
         );
+        Ok(Toolchain {
+            cross_compile,
+            version,
+        })
+    }
+
+    /// The toolchain of the loader's static programs on this host (the
+    /// compiler, autotools and the static libc), or the list of what is
+    /// missing. Its version text ends with the static libc's SHA-256: the
+    /// library is linked into the programs.
+    pub fn detect_for_loader_tools() -> Result<Toolchain, MissingTools> {
+        let native = native_host();
+        let mut missing = missing_programs(required_for_loader_tools(native));
+        let cross_compile = cross_compile(native);
+        let libc = static_libc(&cross_compile);
+        if libc.is_none() && missing.iter().all(|(t, _)| !t.ends_with("gcc")) {
+            missing.push(("libc.a".into(), static_libc_package(native).into()));
+        }
+        let Some(libc) = libc.filter(|_| missing.is_empty()) else {
+            return Err(MissingTools {
+                build: "the build of the minimal loader's static kexec and atftp",
+                missing,
+            });
+        };
+        let libc_sha = std::fs::read(&libc)
+            .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+            .unwrap_or_default();
+        let mut version = String::new();
+        for program in [
+            format!("{cross_compile}gcc"),
+            format!("{cross_compile}strip"),
+            "make".into(),
+            "autoconf".into(),
+            "automake".into(),
+        ] {
+            version.push_str(&first_line(&program));
+            version.push('\n');
+        }
+        version.push_str(&format!("libc.a {libc_sha}\n"));
         Ok(Toolchain {
             cross_compile,
             version,
