@@ -13,6 +13,7 @@ use s390_pxelinux::compress::{compress, Compression};
 use s390_pxelinux::cpio::Archive;
 use s390_pxelinux::fixtures::FixtureSet;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -129,6 +130,29 @@ pub struct Payloads {
     cache: PathBuf,
     dir: PathBuf,
     building: Mutex<()>,
+    /// What each kernel id and each loader's build resolved to, once per
+    /// process: on a hit the minimal kernel and the loader tools still
+    /// detect their toolchain (gcc, make, autoconf, automake: ~10
+    /// processes) to compute their keys, which every trial paid before.
+    kernels: Mutex<HashMap<String, s390_pxelinux::fixtures::KernelFixture>>,
+    loader_inputs: Mutex<HashMap<String, s390_pxelinux::build::DefaultInputs>>,
+}
+
+/// The value `memo` holds for `id`, made by `make` the first time (under
+/// the lock, so a build runs once while other threads wait); a failure is
+/// not kept.
+fn once_per_id<T: Clone>(
+    memo: &Mutex<HashMap<String, T>>,
+    id: &str,
+    make: impl FnOnce() -> Result<T, HarnessError>,
+) -> Result<T, HarnessError> {
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(v) = memo.get(id) {
+        return Ok(v.clone());
+    }
+    let v = make()?;
+    memo.insert(id.to_string(), v.clone());
+    Ok(v)
 }
 
 /// The cargo target directory: `$CARGO_TARGET_DIR`, else the workspace's `target/`.
@@ -252,6 +276,8 @@ impl Payloads {
             cache,
             dir: target_dir().join("boot-payloads"),
             building: Mutex::new(()),
+            kernels: Mutex::new(HashMap::new()),
+            loader_inputs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -261,14 +287,17 @@ impl Payloads {
     }
 
     /// The kernel a kernel id names (`6.1`, `6.12`, or `minimal`, which is
-    /// built from source on first use and cached).
+    /// built from source on first use and cached), looked up once per
+    /// process.
     pub fn kernel(
         &self,
         id: &str,
         payload: &Payload,
     ) -> Result<s390_pxelinux::fixtures::KernelFixture, HarnessError> {
-        s390_pxelinux::build::kernel_by_id(&self.lock, &self.fixtures, &self.cache, id)
-            .map_err(|e| perr(payload, e))
+        once_per_id(&self.kernels, id, || {
+            s390_pxelinux::build::kernel_by_id(&self.lock, &self.fixtures, &self.cache, id)
+                .map_err(|e| perr(payload, e))
+        })
     }
 
     /// The file for `payload`, built for `params`.
@@ -441,13 +470,10 @@ impl Payloads {
         // What `s390-pxelinux build --loader <id>` builds from (for the
         // minimal loader: its kernel and its static kexec and atftp, built
         // first if the cache lacks them).
-        let inputs = s390_pxelinux::build::fixture_inputs(
-            &self.lock,
-            &self.fixtures,
-            &self.cache,
-            kernel_id,
-        )
-        .map_err(|e| perr(&payload, e))?;
+        let inputs = once_per_id(&self.loader_inputs, kernel_id, || {
+            s390_pxelinux::build::fixture_inputs(&self.lock, &self.fixtures, &self.cache, kernel_id)
+                .map_err(|e| perr(&payload, e))
+        })?;
         // The image depends on the s390_pxelinux code linked into this
         // executable: its identity is part of the key.
         let exe = std::env::current_exe()
@@ -564,6 +590,23 @@ impl Payloads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kernel_id_is_resolved_once_and_a_failure_is_not_kept() {
+        let memo = Mutex::new(HashMap::new());
+        let fail = || Err(perr(&Payload::Pxelinux, "no compiler"));
+        assert!(once_per_id::<u32>(&memo, "minimal", fail).is_err());
+        let mut calls = 0;
+        for _ in 0..3 {
+            let v = once_per_id(&memo, "minimal", || {
+                calls += 1;
+                Ok(7)
+            });
+            assert_eq!(v.unwrap(), 7);
+        }
+        assert_eq!(calls, 1);
+        assert_eq!(once_per_id(&memo, "6.1", || Ok(1)).unwrap(), 1);
+    }
 
     fn aged(dir: &Path, name: &str, age_secs: u64) {
         let p = dir.join(name);

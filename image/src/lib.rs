@@ -20,8 +20,9 @@
 //!
 //! Everything else is internal and may change freely: the s390 kernel header
 //! (`kernel`), module resolution (`modules`), the cross-architecture ELF
-//! closure (`elfdeps`), busybox checks (`busybox`) and the embedded guest
-//! scripts (`guest`). The few of their types that public signatures carry
+//! closure (`elfdeps`), busybox checks (`busybox`), the embedded guest
+//! scripts (`guest`) and the cache entries of things built from source
+//! (`build_cache`). The few of their types that public signatures carry
 //! are re-exported here so they can be named.
 
 pub mod atomic;
@@ -36,6 +37,7 @@ pub mod loader_tools;
 pub mod minimal_kernel;
 pub mod pxelinux;
 
+mod build_cache;
 mod busybox;
 mod elfdeps;
 mod guest;

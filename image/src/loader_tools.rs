@@ -11,6 +11,7 @@
 //! not at all. It must not fetch (it asks [`crate::fixtures`]) nor build
 //! pxelinux.0 (that is [`crate::build`]).
 
+use crate::build_cache;
 use crate::build_step::StepError;
 use crate::fixtures::lock::Lock;
 use crate::fixtures::FixtureError;
@@ -87,6 +88,15 @@ pub enum LoaderToolsError {
     },
 }
 
+impl From<build_cache::CacheIoError> for LoaderToolsError {
+    fn from(e: build_cache::CacheIoError) -> Self {
+        LoaderToolsError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl From<FixtureError> for LoaderToolsError {
     fn from(e: FixtureError) -> Self {
         LoaderToolsError::Fixtures(Box::new(e))
@@ -143,14 +153,7 @@ fn load(dir: &Path) -> Option<LoaderTools> {
 /// An entry built from these sources, whatever the compiler (for hosts
 /// that have a cache but no compiler).
 fn find_any(root: &Path, sources: &str) -> Option<LoaderTools> {
-    std::fs::read_dir(root)
-        .ok()?
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("inputs")).is_ok_and(|t| t.trim() == sources)
-        })
-        .find_map(|e| load(&e.path()))
+    build_cache::find_by_inputs(root, sources, load)
 }
 
 /// The loader tools from the cache, built first if they are not there.
@@ -165,31 +168,17 @@ pub fn ensure(lock: &Lock, cache: &Path) -> Result<LoaderTools, LoaderToolsError
         Err(missing) => return find_any(&root, &sources).ok_or(missing.into()),
     };
     let key = key(&sources, &toolchain);
-    let dir = root.join(&key);
-    if let Some(t) = load(&dir) {
-        return Ok(t);
-    }
-    std::fs::create_dir_all(&root).map_err(io_err(&root))?;
-    let lock_path = root.join(".build.lock");
-    let guard = std::fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
-    guard.lock().map_err(io_err(&lock_path))?;
-    if let Some(t) = load(&dir) {
-        return Ok(t);
-    }
-    crate::minimal_kernel::sweep_stale_builds(&root);
-    let kexec_tarball = crate::fixtures::ensure_source(lock, cache, KEXEC_SOURCE)?;
-    let atftp_tarball = crate::fixtures::ensure_source(lock, cache, ATFTP_SOURCE)?;
-    build(
-        &kexec_tarball,
-        &atftp_tarball,
-        &toolchain,
-        &sources,
-        &root,
-        &key,
-    )?;
-    load(&dir).ok_or_else(|| LoaderToolsError::Io {
-        path: dir.clone(),
-        source: std::io::Error::other("the finished build is incomplete"),
+    build_cache::load_or_build(&root, &key, load, || {
+        let kexec_tarball = crate::fixtures::ensure_source(lock, cache, KEXEC_SOURCE)?;
+        let atftp_tarball = crate::fixtures::ensure_source(lock, cache, ATFTP_SOURCE)?;
+        build(
+            &kexec_tarball,
+            &atftp_tarball,
+            &toolchain,
+            &sources,
+            &root,
+            &key,
+        )
     })
 }
 
@@ -214,10 +203,7 @@ fn build(
             started.elapsed().as_secs()
         )
     };
-    let work = tempfile::Builder::new()
-        .prefix(&format!(".build-{}-", std::process::id()))
-        .tempdir_in(root)
-        .map_err(io_err(root))?;
+    let work = build_cache::work_dir(root)?;
     let log_path = root.join(format!("build-{key}.log"));
     let mut log = std::fs::File::create(&log_path).map_err(io_err(&log_path))?;
     let _ = writeln!(

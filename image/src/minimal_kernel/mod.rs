@@ -12,6 +12,7 @@
 pub mod fragment;
 pub mod toolchain;
 
+use crate::build_cache;
 use crate::fixtures::lock::Lock;
 use crate::fixtures::{FixtureError, KernelFixture};
 use sha2::{Digest, Sha256};
@@ -108,6 +109,15 @@ pub enum MinimalKernelError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<build_cache::CacheIoError> for MinimalKernelError {
+    fn from(e: build_cache::CacheIoError) -> Self {
+        MinimalKernelError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 impl From<FixtureError> for MinimalKernelError {
@@ -254,63 +264,20 @@ pub fn ensure_in(
         Err(missing) => return find_any(root, source_sha256).ok_or(missing.into()),
     };
     let key = key(source_sha256, fragment::FRAGMENT, &toolchain);
-    let dir = root.join(&key);
-    if let Some(m) = load(&dir) {
-        return Ok(m);
-    }
-    std::fs::create_dir_all(root).map_err(io_err(root))?;
-    let lock_path = root.join(".build.lock");
-    let guard = std::fs::File::create(&lock_path).map_err(io_err(&lock_path))?;
-    guard.lock().map_err(io_err(&lock_path))?;
-    if let Some(m) = load(&dir) {
-        return Ok(m);
-    }
-    sweep_stale_builds(root);
-    let tarball = tarball()?;
-    build(&tarball, source_sha256, &toolchain, root, &key)?;
-    load(&dir).ok_or_else(|| MinimalKernelError::Io {
-        path: dir.clone(),
-        source: std::io::Error::other("the finished build is incomplete"),
+    build_cache::load_or_build(root, &key, load, || {
+        build(&tarball()?, source_sha256, &toolchain, root, &key)
     })
 }
 
 /// An entry built from `source_sha256` with the current fragment, whatever
 /// the toolchain (for hosts that have a cache but no compiler).
 fn find_any(root: &Path, source_sha256: &str) -> Option<MinimalKernel> {
-    let want = format!("{source_sha256}\n{}", fragment_digest());
-    std::fs::read_dir(root)
-        .ok()?
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("inputs")).is_ok_and(|t| t.trim() == want)
-        })
-        .find_map(|e| load(&e.path()))
+    let inputs = format!("{source_sha256}\n{}", fragment_digest());
+    build_cache::find_by_inputs(root, &inputs, load)
 }
 
 fn fragment_digest() -> String {
     hex::encode(Sha256::digest(fragment::FRAGMENT.as_bytes()))
-}
-
-/// Removes build directories whose builder is gone.
-pub(crate) fn sweep_stale_builds(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(".build-")
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(p, _)| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !crate::atomic::process_alive(pid) {
-            tracing::info!(dir = %e.path().display(), pid, "removing a killed kernel build");
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 /// One build into `root/<key>`: unpack, configure, check, make, collect.
@@ -322,10 +289,7 @@ fn build(
     key: &str,
 ) -> Result<(), MinimalKernelError> {
     let mut progress = BuildProgress::new();
-    let work = tempfile::Builder::new()
-        .prefix(&format!(".build-{}-", std::process::id()))
-        .tempdir_in(root)
-        .map_err(io_err(root))?;
+    let work = build_cache::work_dir(root)?;
     let log_path = root.join(format!("build-{key}.log"));
     let mut log = std::fs::File::create(&log_path).map_err(io_err(&log_path))?;
     let _ = writeln!(
@@ -538,20 +502,5 @@ mod tests {
         let m = load(d.path()).expect("complete entry");
         assert_eq!(m.kernel.release, "6.12.95-x");
         assert_eq!(m.kernel.modules, mods);
-    }
-
-    #[test]
-    fn builds_of_dead_processes_are_swept_and_live_ones_kept() {
-        let d = tempfile::tempdir().unwrap();
-        let live = d.path().join(format!(".build-{}-abc", std::process::id()));
-        let dead = d.path().join(".build-999999999-abc");
-        let entry = d.path().join("0123456789abcdef");
-        for p in [&live, &dead, &entry] {
-            std::fs::create_dir_all(p).unwrap();
-        }
-        sweep_stale_builds(d.path());
-        assert!(live.is_dir());
-        assert!(!dead.exists());
-        assert!(entry.is_dir());
     }
 }
