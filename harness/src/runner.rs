@@ -51,6 +51,7 @@ pub struct Harness {
 impl Harness {
     /// Finds QEMU and the fixtures.
     pub fn new() -> Result<Harness, HarnessError> {
+        crate::timeout_scale_from_env()?;
         Ok(Harness {
             qemu: QemuBinary::find()?,
             payloads: Payloads::new()?,

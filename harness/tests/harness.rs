@@ -510,6 +510,20 @@ fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
 }
 
 #[test]
+fn a_bad_timeout_scale_fails_the_run_naming_the_variable() {
+    let token = unique_token();
+    let mut run = run_direct_target(&token);
+    run.env("NETBOOT_TIMEOUT_SCALE", "0");
+    let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
+    assert!(!ok, "ran with NETBOOT_TIMEOUT_SCALE=0:\n{output}");
+    assert!(
+        output.contains("NETBOOT_TIMEOUT_SCALE=0: expected a positive number"),
+        "{output}"
+    );
+    assert_no_process_left(&token);
+}
+
+#[test]
 fn missing_fixtures_fail_the_run_naming_them_and_the_fetch_command() {
     let empty = tempfile::tempdir().expect("tempdir");
     let token = unique_token();
