@@ -31,7 +31,7 @@ fn main() {
             .into_iter()
             .map(|c| case_trial("malformed", c)),
     );
-    let tests: [(&str, fn()); 10] = [
+    let tests: [(&str, fn()); 14] = [
         (
             "transfers_use_atftp_with_tsize_blksize_and_windowsize",
             transfers_use_atftp_with_tsize_blksize_and_windowsize,
@@ -71,6 +71,22 @@ fn main() {
         (
             "parser_warnings_under_pxe_debug_are_the_models",
             parser_warnings_under_pxe_debug_are_the_models,
+        ),
+        (
+            "a_config_the_parser_dies_on_is_an_error_and_the_rescue_shell",
+            a_config_the_parser_dies_on_is_an_error_and_the_rescue_shell,
+        ),
+        (
+            "an_include_the_parser_dies_on_is_an_error_and_the_rescue_shell",
+            an_include_the_parser_dies_on_is_an_error_and_the_rescue_shell,
+        ),
+        (
+            "the_info_pass_the_parser_dies_on_is_an_error_and_the_rescue_shell",
+            the_info_pass_the_parser_dies_on_is_an_error_and_the_rescue_shell,
+        ),
+        (
+            "a_choice_the_parser_dies_on_fails_that_attempt",
+            a_choice_the_parser_dies_on_fails_that_attempt,
         ),
     ];
     trials.extend(tests.into_iter().chain(common_sh_tests()).map(|(name, f)| {
@@ -572,6 +588,124 @@ fn a_config_transfer_failure_is_not_retried_within_a_lookup_round() {
     assert!(
         m.contains(&"try boot/pxelinux.cfg/default ... not found".to_string()),
         "{m:#?}"
+    );
+}
+
+// ---- the parser dying midway (busybox awk out of memory, say): what it
+// wrote is partial and must not choose what boots
+
+/// A copy of the guest scripts whose config.awk kills itself (SIGKILL, as
+/// the kernel's OOM killer would) in `mode` when the config's name matches
+/// `name` (an awk regex; PXE_CFG_NAME is set in normalize mode only), and is
+/// the real parser otherwise.
+fn guest_with_dying_parser(mode: &str, name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for e in std::fs::read_dir(support::guest_dir()).expect("guest dir") {
+        let e = e.expect("entry");
+        if e.file_type().expect("type").is_file() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+        }
+    }
+    let real =
+        std::fs::read_to_string(support::guest_dir().join("config.awk")).expect("config.awk");
+    let dying = format!(
+        "BEGIN {{ if (mode == \"{mode}\" && ENVIRON[\"PXE_CFG_NAME\"] ~ /{name}/) {{\n\
+         \t\"echo $PPID\" | getline pid\n\tsystem(\"kill -9 \" pid)\n}} }}\n{real}"
+    );
+    std::fs::write(dir.path().join("config.awk"), dying).expect("write config.awk");
+    dir
+}
+
+fn assert_parse_error_rescue_and_no_kexec(run: &support::GuestRun, reason: &str) {
+    let m = support::markers(run);
+    assert!(m.contains(&format!("ERROR {reason}")), "{m:#?}");
+    assert!(m.contains(&format!("RESCUE {reason}")), "{m:#?}");
+    assert!(!m.iter().any(|l| l.starts_with("boot ")), "{m:#?}");
+    assert!(run.kexec_argv.is_empty(), "kexec ran: {:?}", run.kexec_argv);
+}
+
+fn a_config_the_parser_dies_on_is_an_error_and_the_rescue_shell() {
+    let lib = guest_with_dying_parser("normalize", "default$");
+    let lib_path = lib.path().to_string_lossy().into_owned();
+    let run = support::run_guest(&support::one_label_case(
+        "parser_dies_top",
+        "console=ttysclp0 pxe.retries=0",
+        &[("PXE_LIB", &lib_path)],
+    ));
+    assert_parse_error_rescue_and_no_kexec(
+        &run,
+        "cannot parse boot/pxelinux.cfg/default: config.awk exited 137",
+    );
+}
+
+/// A config with an INCLUDE (flattened first, then parsed by a separate
+/// info pass), run with the guest scripts in `lib`.
+fn include_case(name: &str, lib: &tempfile::TempDir) -> support::Case {
+    let mut case = support::generated(
+        name,
+        vec![
+            (
+                "boot/pxelinux.cfg/default",
+                b"INCLUDE pxelinux.cfg/inc.cfg\nDEFAULT l\nLABEL l\nKERNEL vmlinuz\n".to_vec(),
+            ),
+            (
+                "boot/pxelinux.cfg/inc.cfg",
+                b"LABEL other\nKERNEL vmlinuz\n".to_vec(),
+            ),
+            ("boot/vmlinuz", b"KERNEL".to_vec()),
+        ],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=0".into());
+    case.stub_env
+        .insert("PXE_LIB".into(), lib.path().to_string_lossy().into_owned());
+    case
+}
+
+fn an_include_the_parser_dies_on_is_an_error_and_the_rescue_shell() {
+    let lib = guest_with_dying_parser("normalize", "inc[.]cfg$");
+    let run = support::run_guest(&include_case("parser_dies_include", &lib));
+    assert!(
+        support::markers(&run).contains(&"include boot/pxelinux.cfg/inc.cfg ... found".to_string()),
+        "{}",
+        run.console
+    );
+    assert_parse_error_rescue_and_no_kexec(
+        &run,
+        "cannot parse boot/pxelinux.cfg/inc.cfg: config.awk exited 137",
+    );
+}
+
+fn the_info_pass_the_parser_dies_on_is_an_error_and_the_rescue_shell() {
+    let lib = guest_with_dying_parser("info", "");
+    let run = support::run_guest(&include_case("parser_dies_info", &lib));
+    assert_parse_error_rescue_and_no_kexec(
+        &run,
+        "cannot parse boot/pxelinux.cfg/default: config.awk exited 137",
+    );
+}
+
+fn a_choice_the_parser_dies_on_fails_that_attempt() {
+    // PROMPT 1 and a typed label: the choice is config.awk's select pass
+    let lib = guest_with_dying_parser("select", "");
+    let lib_path = lib.path().to_string_lossy().into_owned();
+    let mut case = support::generated(
+        "parser_dies_select",
+        vec![
+            (
+                "boot/pxelinux.cfg/default",
+                b"PROMPT 1\nDEFAULT l\nLABEL l\nKERNEL vmlinuz\nLABEL typed\nKERNEL vmlinuz\n"
+                    .to_vec(),
+            ),
+            ("boot/vmlinuz", b"KERNEL".to_vec()),
+        ],
+    );
+    case.cmdline = Some("console=ttysclp0 pxe.retries=0".into());
+    case.answer = Some("typed".into());
+    case.stub_env.insert("PXE_LIB".into(), lib_path);
+    let run = support::run_guest(&case);
+    assert_parse_error_rescue_and_no_kexec(
+        &run,
+        "cannot parse boot/pxelinux.cfg/default: config.awk exited 137",
     );
 }
 
