@@ -495,32 +495,35 @@ fn run_direct_target(token: &str) -> std::process::Command {
     )
 }
 
-#[test]
-fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
+/// `netboot-harness run` with `var=value` fails before any boot, its
+/// output holding `expected` (the variable, its value and what is wrong),
+/// and leaves no process.
+fn a_bad_setting_fails_the_run(var: &str, value: &str, expected: &str) {
     let token = unique_token();
     let mut run = run_direct_target(&token);
-    run.env("NETBOOT_QEMU_NICE", "20");
+    run.env(var, value);
     let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
-    assert!(!ok, "ran with NETBOOT_QEMU_NICE=20:\n{output}");
-    assert!(
-        output.contains("NETBOOT_QEMU_NICE=20: expected a whole number from 0 to 19"),
-        "{output}"
-    );
+    assert!(!ok, "ran with {var}={value}:\n{output}");
+    assert!(output.contains(expected), "{output}");
     assert_no_process_left(&token);
 }
 
 #[test]
-fn a_bad_timeout_scale_fails_the_run_naming_the_variable() {
-    let token = unique_token();
-    let mut run = run_direct_target(&token);
-    run.env("NETBOOT_TIMEOUT_SCALE", "0");
-    let (ok, output) = finished(run.spawn().expect("netboot-harness run"));
-    assert!(!ok, "ran with NETBOOT_TIMEOUT_SCALE=0:\n{output}");
-    assert!(
-        output.contains("NETBOOT_TIMEOUT_SCALE=0: expected a positive number"),
-        "{output}"
+fn a_bad_qemu_nice_value_fails_the_run_naming_the_variable() {
+    a_bad_setting_fails_the_run(
+        "NETBOOT_QEMU_NICE",
+        "20",
+        "NETBOOT_QEMU_NICE=20: expected a whole number from 0 to 19",
     );
-    assert_no_process_left(&token);
+}
+
+#[test]
+fn a_bad_timeout_scale_fails_the_run_naming_the_variable() {
+    a_bad_setting_fails_the_run(
+        "NETBOOT_TIMEOUT_SCALE",
+        "0",
+        "NETBOOT_TIMEOUT_SCALE=0: expected a positive number",
+    );
 }
 
 #[test]
