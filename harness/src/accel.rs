@@ -40,15 +40,7 @@ impl AccelChoice {
 
     /// Reads [`ACCEL_ENV`] (unset = `auto`).
     pub fn from_env() -> Result<AccelChoice, HarnessError> {
-        match std::env::var(ACCEL_ENV) {
-            Ok(v) => AccelChoice::parse(&v),
-            Err(std::env::VarError::NotPresent) => Ok(AccelChoice::Auto),
-            Err(std::env::VarError::NotUnicode(v)) => Err(HarnessError::Env {
-                var: ACCEL_ENV,
-                value: v.to_string_lossy().into_owned(),
-                message: "not valid UTF-8".into(),
-            }),
-        }
+        crate::env_setting(ACCEL_ENV, AccelChoice::Auto, AccelChoice::parse)
     }
 }
 

@@ -61,11 +61,22 @@ pub fn parse_timeout_scale(value: &str) -> Result<f64, HarnessError> {
 /// positive number is an error naming the variable. [`runner::Harness::new`]
 /// calls it, so a run never starts with a value it would ignore.
 pub fn timeout_scale_from_env() -> Result<f64, HarnessError> {
-    match std::env::var(TIMEOUT_SCALE_ENV) {
-        Ok(v) => parse_timeout_scale(&v),
-        Err(std::env::VarError::NotPresent) => Ok(1.0),
+    env_setting(TIMEOUT_SCALE_ENV, 1.0, parse_timeout_scale)
+}
+
+/// The harness setting in the environment variable `var`, read by `parse`;
+/// `default` when it is unset. A value that is not UTF-8 is an error naming
+/// the variable, as `parse` makes one for a value it refuses.
+pub fn env_setting<T>(
+    var: &'static str,
+    default: T,
+    parse: impl FnOnce(&str) -> Result<T, HarnessError>,
+) -> Result<T, HarnessError> {
+    match std::env::var(var) {
+        Ok(v) => parse(&v),
+        Err(std::env::VarError::NotPresent) => Ok(default),
         Err(std::env::VarError::NotUnicode(v)) => Err(HarnessError::Env {
-            var: TIMEOUT_SCALE_ENV,
+            var,
             value: v.to_string_lossy().into_owned(),
             message: "not valid UTF-8".into(),
         }),

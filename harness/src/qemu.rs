@@ -343,15 +343,7 @@ pub fn parse_nice_increment(value: &str) -> Result<i32, HarnessError> {
 
 /// Reads [`NICE_ENV`] (unset = [`DEFAULT_NICE_INCREMENT`]).
 pub fn nice_increment_from_env() -> Result<i32, HarnessError> {
-    match std::env::var(NICE_ENV) {
-        Ok(v) => parse_nice_increment(&v),
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_NICE_INCREMENT),
-        Err(std::env::VarError::NotUnicode(v)) => Err(HarnessError::Env {
-            var: NICE_ENV,
-            value: v.to_string_lossy().into_owned(),
-            message: "not valid UTF-8".into(),
-        }),
-    }
+    crate::env_setting(NICE_ENV, DEFAULT_NICE_INCREMENT, parse_nice_increment)
 }
 
 /// Lowers the calling process's CPU priority by `increment` (`nice(2)`).
