@@ -177,27 +177,36 @@ fn the_loader_tools_are_static_s390x_programs() {
     );
 }
 
+/// Runs `s390-pxelinux args` with no program on PATH and no downloads:
+/// it must fail, and its stderr must hold every text of `wants`.
+fn fails_without_tools_naming(args: &[&str], wants: &[&str]) {
+    let r = s390_pxelinux_env(
+        args,
+        &[("PATH", "/nonexistent"), ("S390_PXELINUX_OFFLINE", "1")],
+    );
+    assert!(!r.ok, "succeeded without tools: {}", r.stdout);
+    for want in wants {
+        assert!(r.stderr.contains(want), "missing {want:?} in: {}", r.stderr);
+    }
+}
+
 #[test]
 fn without_a_cross_compiler_the_error_names_the_packages_and_the_install_command() {
     let cache = scratch();
-    let r = s390_pxelinux_env(
+    fails_without_tools_naming(
         &[
             "--cache-dir",
             cache.path().to_str().unwrap(),
             "kernel",
             "build",
         ],
-        &[("PATH", "/nonexistent"), ("S390_PXELINUX_OFFLINE", "1")],
+        &[
+            "s390x-linux-gnu-gcc (package gcc-s390x-linux-gnu)",
+            "flex (package flex)",
+            "apt-get install",
+            "ci/install-deps",
+        ],
     );
-    assert!(!r.ok, "succeeded without tools: {}", r.stdout);
-    for want in [
-        "s390x-linux-gnu-gcc (package gcc-s390x-linux-gnu)",
-        "flex (package flex)",
-        "apt-get install",
-        "ci/install-deps",
-    ] {
-        assert!(r.stderr.contains(want), "missing {want:?} in: {}", r.stderr);
-    }
     assert!(
         !cache.path().join("minimal-kernel").exists()
             || std::fs::read_dir(cache.path().join("minimal-kernel"))
@@ -366,7 +375,7 @@ fn without_autotools_the_loader_tools_error_names_the_packages_and_nothing_is_wr
     let out = cache.path().join("pxelinux.0");
     // No compiler and no autotools on PATH: the kernel is found in the cache
     // (an entry of this source and fragment), the loader tools are not.
-    let r = s390_pxelinux_env(
+    fails_without_tools_naming(
         &[
             "--cache-dir",
             cache.path().to_str().unwrap(),
@@ -376,19 +385,15 @@ fn without_autotools_the_loader_tools_error_names_the_packages_and_nothing_is_wr
             "-o",
             out.to_str().unwrap(),
         ],
-        &[("PATH", "/nonexistent"), ("S390_PXELINUX_OFFLINE", "1")],
+        &[
+            "the build of the minimal loader's static kexec and atftp needs",
+            "autoconf (package autoconf)",
+            "automake (package automake)",
+            "s390x-linux-gnu-gcc (package gcc-s390x-linux-gnu)",
+            "`apt-get install make autoconf automake gcc-s390x-linux-gnu binutils-s390x-linux-gnu`",
+            "ci/install-deps",
+        ],
     );
-    assert!(!r.ok, "succeeded without tools: {}", r.stdout);
-    for want in [
-        "the build of the minimal loader's static kexec and atftp needs",
-        "autoconf (package autoconf)",
-        "automake (package automake)",
-        "s390x-linux-gnu-gcc (package gcc-s390x-linux-gnu)",
-        "`apt-get install make autoconf automake gcc-s390x-linux-gnu binutils-s390x-linux-gnu`",
-        "ci/install-deps",
-    ] {
-        assert!(r.stderr.contains(want), "missing {want:?} in: {}", r.stderr);
-    }
     assert!(!out.exists(), "a failed build wrote {}", out.display());
 }
 
